@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Install what harness needs on Debian bookworm (as root), then the Python venv.
+# Idempotent: a second run installs nothing and takes a few seconds.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+APT_PACKAGES=(
+  # kernel builds
+  make gcc libc6-dev flex bison bc libssl-dev libelf-dev cpio xz-utils kmod patch file ccache git
+  # cross toolchains (static workloads need the cross libc)
+  gcc-arm-linux-gnueabihf libc6-dev-armhf-cross binutils-arm-linux-gnueabihf
+  gcc-aarch64-linux-gnu libc6-dev-arm64-cross binutils-aarch64-linux-gnu
+  # guests
+  qemu-system-arm qemu-system-x86
+  # the offline default kernel source
+  linux-source-6.12
+  # python
+  python3 python3-venv
+)
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "bootstrap: installing ${missing[*]}"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
+  $SUDO apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+if [ ! -x .venv/bin/python ]; then
+  python3 -m venv .venv
+fi
+if ! .venv/bin/python -c "import harness, yaml, pexpect, junit_xml, pytest, hypothesis" 2>/dev/null \
+   || ! [ -x .venv/bin/tox ] || ! [ -x .venv/bin/ruff ]; then
+  .venv/bin/pip install -q --upgrade pip
+  .venv/bin/pip install -q -e ".[test]" tox
+fi
+echo "bootstrap: ready (.venv/bin/harness, .venv/bin/tox)"

@@ -1,0 +1,117 @@
+"""`harness` command line: parse arguments, call the stages, map errors to exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from harness.config import list_scenarios, list_targets
+from harness.errors import EXIT_USAGE, HarnessError
+
+
+def _sigterm(signum, frame):  # noqa: ARG001 - signal handler signature
+    # Turn SIGTERM into the same unwinding as Ctrl-C: patches reverted, QEMU killed,
+    # the results folder left marked incomplete.
+    raise KeyboardInterrupt
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from harness.run import RunOptions, execute
+
+    outcome = execute(
+        RunOptions(
+            target=args.target,
+            scenario=args.scenario,
+            kernel=args.kernel,
+            patches=tuple(Path(p) for p in args.patch or ()),
+            accel=args.accel,
+            jobs=args.jobs,
+            quiet=args.quiet,
+            results_root=Path(args.results) if args.results else None,
+            boot_timeout=args.timeout,
+        )
+    )
+    print(outcome.summary, end="")
+    return outcome.verdict.exit_code
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from harness.config import load_scenario, load_target
+
+    print("targets:")
+    for name in list_targets():
+        print(f"  {name:24} {load_target(name).description[:90]}")
+    print("scenarios:")
+    for name in list_scenarios():
+        s = load_scenario(name)
+        kind = "canary" if s.canary else "test"
+        print(f"  {name:24} [{kind}] {s.description[:80]}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="harness",
+        description="Build, boot and judge Linux kernels for memory-management regressions.",
+    )
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    r = sub.add_parser(
+        "run",
+        help="build a target's kernel, boot it under QEMU with a scenario, judge the console",
+        description="Exit codes: 0 pass, 1 regression found, 2 build error, "
+        "3 infra error or timeout (or a canary not caught), 4 usage or config error.",
+    )
+    r.add_argument("target", help="a target from configs/targets (see `harness list`)")
+    r.add_argument("--scenario", "-s", default="boot", help="scenario folder name (default: boot)")
+    r.add_argument(
+        "--kernel",
+        "-k",
+        help="debian-6.12 (default), debian-7.3, or PATH[@REF] of a local git tree",
+    )
+    r.add_argument("--patch", action="append", metavar="FILE", help="inject a patch (repeatable)")
+    r.add_argument("--accel", choices=["auto", "kvm", "tcg"], help="force the QEMU accelerator")
+    r.add_argument("--jobs", "-j", type=int, help="make -j (default: all CPUs)")
+    r.add_argument("--timeout", type=int, help="total boot timeout in seconds")
+    r.add_argument("--results", help="results root (default: results/)")
+    r.add_argument("--quiet", "-q", action="store_true", help="no progress output")
+    r.set_defaults(func=cmd_run)
+
+    ls = sub.add_parser("list", help="list targets and scenarios")
+    ls.set_defaults(func=cmd_list)
+
+    try:
+        from harness.oops import cmd as oops_cmd
+    except ImportError:  # pragma: no cover
+        oops_cmd = None
+    if oops_cmd is not None and hasattr(oops_cmd, "register"):
+        oops_cmd.register(sub)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="[%(name)s] %(message)s",
+    )
+    signal.signal(signal.SIGTERM, _sigterm)
+    try:
+        return args.func(args)
+    except HarnessError as e:
+        print(f"harness: error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("harness: interrupted; results left marked incomplete", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

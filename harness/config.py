@@ -1,0 +1,443 @@
+"""Targets and scenarios: YAML files validated into typed objects.
+
+Every error names the file and the key, so a typo in a target never surfaces later as a
+mysterious build or boot failure.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from harness.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parent.parent
+TARGETS_DIR = ROOT / "configs" / "targets"
+FRAGMENTS_DIR = ROOT / "configs" / "fragments"
+SCENARIOS_DIR = ROOT / "scenarios"
+WORKLOADS_DIR = SCENARIOS_DIR / "workloads"
+
+_CONFIG_LINE = re.compile(r"^(CONFIG_[A-Za-z0-9_]+)=(.*)$")
+_NOT_SET = re.compile(r"^# (CONFIG_[A-Za-z0-9_]+) is not set$")
+
+
+class _Reader:
+    """Typed access to one YAML mapping that reports errors as 'file: key: problem'."""
+
+    def __init__(self, data: Any, path: Path, prefix: str = "") -> None:
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: {prefix or 'top level'}: expected a mapping")
+        self.data, self.path, self.prefix = data, path, prefix
+        self.used: set[str] = set()
+
+    def _where(self, key: str) -> str:
+        return f"{self.path}: {self.prefix}{key}"
+
+    def get(self, key: str, typ: type | tuple[type, ...], default: Any = ..., *, required=False):
+        self.used.add(key)
+        if key not in self.data or self.data[key] is None:
+            if required or default is ...:
+                raise ConfigError(f"{self._where(key)}: required key is missing")
+            return default
+        value = self.data[key]
+        if typ is float and isinstance(value, int):
+            value = float(value)
+        if not isinstance(value, typ) or (typ is int and isinstance(value, bool)):
+            names = typ.__name__ if isinstance(typ, type) else "/".join(t.__name__ for t in typ)
+            raise ConfigError(
+                f"{self._where(key)}: expected {names}, got {type(value).__name__} {value!r}"
+            )
+        return value
+
+    def str_list(self, key: str) -> list[str]:
+        value = self.get(key, list, [])
+        for i, item in enumerate(value):
+            if not isinstance(item, (str, int)):
+                raise ConfigError(f"{self._where(key)}[{i}]: expected a string, got {item!r}")
+        return [str(v) for v in value]
+
+    def sub(self, key: str) -> _Reader:
+        return _Reader(self.get(key, dict, {}), self.path, f"{self.prefix}{key}.")
+
+    def finish(self) -> None:
+        unknown = sorted(set(self.data) - self.used)
+        if unknown:
+            raise ConfigError(f"{self._where(unknown[0])}: unknown key")
+
+
+def load_yaml(path: Path) -> Any:
+    """Read YAML safely; a syntax error names the file and the line."""
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read: {e.strerror}") from e
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{path}{where}: invalid YAML: {getattr(e, 'problem', e)}") from e
+
+
+def read_fragment(path: Path) -> dict[str, str]:
+    """Parse a Kconfig fragment into {CONFIG_X: value}; 'is not set' becomes 'n'."""
+    options: dict[str, str] = {}
+    try:
+        lines = path.read_text().splitlines()
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read fragment: {e.strerror}") from e
+    for n, raw in enumerate(lines, 1):
+        line = raw.strip()
+        if not line:
+            continue
+        if m := _NOT_SET.match(line):
+            options[m.group(1)] = "n"
+        elif line.startswith("#"):
+            continue
+        elif m := _CONFIG_LINE.match(line):
+            options[m.group(1)] = m.group(2)
+        else:
+            raise ConfigError(f"{path}:{n}: not a Kconfig line: {raw!r}")
+    return options
+
+
+@dataclass(frozen=True)
+class QemuProfile:
+    """How a target's machine is started; one object per target, like kunit's QemuArchParams."""
+
+    binary: str
+    machine: str
+    cpu: str
+    smp: int
+    memory_mb: int
+    console: str
+    accel: str = "auto"
+    extra_args: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Target:
+    """One kernel + machine: everything needed to build and boot it."""
+
+    name: str
+    path: Path
+    description: str
+    arch: str
+    cross_compile: str
+    debian_arch: str
+    defconfig: str
+    fragments: tuple[Path, ...]
+    config: dict[str, str]
+    image: str
+    make_targets: tuple[str, ...]
+    qemu: QemuProfile
+    cmdline: str
+    boot_timeout: int
+    silence_timeout: int
+
+    def required_options(self) -> dict[str, str]:
+        """Every option the fragments and inline config ask for, as the final .config must have."""
+        wanted: dict[str, str] = {}
+        for frag in self.fragments:
+            wanted.update(read_fragment(frag))
+        wanted.update(self.config)
+        return wanted
+
+
+def _merge(base: dict, over: dict) -> dict:
+    out = dict(base)
+    for k, v in over.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = _merge(out[k], v)
+        else:
+            out[k] = v
+    return out
+
+
+def _raw_target(name: str, targets_dir: Path, seen: tuple[str, ...] = ()) -> tuple[dict, Path]:
+    path = targets_dir / f"{name}.yaml"
+    if not path.exists():
+        known = ", ".join(sorted(p.stem for p in targets_dir.glob("*.yaml")))
+        where = f" (inherited by {seen[-1]})" if seen else ""
+        raise ConfigError(f"unknown target {name!r}{where}; known targets: {known}")
+    data = load_yaml(path)
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: top level: expected a mapping")
+    parent = data.pop("inherits", None)
+    if parent is None:
+        return data, path
+    if not isinstance(parent, str):
+        raise ConfigError(f"{path}: inherits: expected a target name")
+    if parent in seen or parent == name:
+        raise ConfigError(f"{path}: inherits: cycle through {parent!r}")
+    base, _ = _raw_target(parent, targets_dir, (*seen, name))
+    # fragments listed by a child replace the parent's unless it says add_fragments
+    return _merge(base, data), path
+
+
+def load_target(name: str, targets_dir: Path = TARGETS_DIR) -> Target:
+    """Load configs/targets/<name>.yaml (following `inherits`) into a Target."""
+    data, path = _raw_target(name, targets_dir)
+    data.pop("name", None)
+    r = _Reader(data, path)
+    frag_names = r.str_list("fragments") + r.str_list("add_fragments")
+    fragments = []
+    for frag in frag_names:
+        fpath = (FRAGMENTS_DIR / frag) if not Path(frag).is_absolute() else Path(frag)
+        if not fpath.exists():
+            raise ConfigError(f"{path}: fragments: {frag}: no such file in {FRAGMENTS_DIR}")
+        fragments.append(fpath)
+    config = {}
+    for key, value in r.get("config", dict, {}).items():
+        if not re.fullmatch(r"CONFIG_[A-Za-z0-9_]+", str(key)):
+            raise ConfigError(f"{path}: config.{key}: option names look like CONFIG_FOO")
+        config[str(key)] = _kconfig_value(value)
+    q = r.sub("qemu")
+    qemu = QemuProfile(
+        binary=q.get("binary", str, required=True),
+        machine=q.get("machine", str, required=True),
+        cpu=q.get("cpu", str, required=True),
+        smp=q.get("smp", int, 1),
+        memory_mb=q.get("memory_mb", int, 1024),
+        console=q.get("console", str, required=True),
+        accel=q.get("accel", str, "auto"),
+        extra_args=tuple(q.str_list("extra_args")),
+    )
+    q.finish()
+    target = Target(
+        name=name,
+        path=path,
+        description=r.get("description", str, ""),
+        arch=r.get("arch", str, required=True),
+        cross_compile=r.get("cross_compile", str, ""),
+        debian_arch=r.get("debian_arch", str, required=True),
+        defconfig=r.get("defconfig", str, required=True),
+        fragments=tuple(fragments),
+        config=config,
+        image=r.get("image", str, required=True),
+        make_targets=tuple(r.str_list("make_targets")),
+        qemu=qemu,
+        cmdline=r.get("cmdline", str, ""),
+        boot_timeout=r.get("boot_timeout", int, 600),
+        silence_timeout=r.get("silence_timeout", int, 120),
+    )
+    r.finish()
+    return target
+
+
+def _kconfig_value(value: Any) -> str:
+    if value is True:
+        return "y"
+    if value is False:
+        return "n"
+    if isinstance(value, int):
+        return str(value)
+    s = str(value)
+    if s in ("y", "n", "m") or re.fullmatch(r"-?\d+|0x[0-9a-fA-F]+", s) or s.startswith('"'):
+        return s
+    return f'"{s}"'
+
+
+def list_targets(targets_dir: Path = TARGETS_DIR) -> list[str]:
+    return sorted(p.stem for p in targets_dir.glob("*.yaml"))
+
+
+@dataclass(frozen=True)
+class Step:
+    """One thing the guest init does: a workload binary or a shell line."""
+
+    name: str
+    run: str  # shell command line executed by busybox sh in the guest
+    may_fail: bool = False
+    timeout: int = 0  # seconds, 0 = no per-step limit
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """What a canary must produce for the harness to count it as caught."""
+
+    title: str | None = None
+    title_regex: str | None = None
+    frames_include: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        if self.title:
+            return repr(self.title)
+        return f"a title matching /{self.title_regex}/"
+
+
+@dataclass(frozen=True)
+class Variant:
+    """Patches and expectation for one kernel version range."""
+
+    versions: str
+    patches: tuple[Path, ...]
+    expect: Expectation | None
+    note: str = ""
+
+    def matches(self, version: tuple[int, int, int]) -> bool:
+        return version_in_range(version, self.versions)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """What is done to a target: patches, workloads, cmdline/config, expectation."""
+
+    name: str
+    path: Path
+    description: str
+    canary: bool
+    steps: tuple[Step, ...]
+    workloads: tuple[Path, ...]
+    patches: tuple[Path, ...]
+    variants: tuple[Variant, ...]
+    cmdline: str
+    requires_config: tuple[str, ...]
+    not_applicable_hint: str
+
+    def variant_for(self, version: tuple[int, int, int]) -> Variant | None:
+        for v in self.variants:
+            if v.matches(version):
+                return v
+        return None
+
+
+def version_in_range(version: tuple[int, int, int], spec: str) -> bool:
+    """Check a version against a spec such as '>=6.12,<6.13' (comma means and)."""
+    for part in spec.split(","):
+        part = part.strip()
+        if not part or part == "*":
+            continue
+        m = re.fullmatch(r"(>=|<=|==|>|<)?\s*(\d+)(?:\.(\d+))?(?:\.(\d+))?", part)
+        if not m:
+            raise ConfigError(f"bad kernel version range {spec!r}: cannot read {part!r}")
+        op = m.group(1) or "=="
+        given = [int(g) for g in m.groups()[1:] if g is not None]
+        have = list(version[: len(given)])
+        ok = {
+            ">=": have >= given,
+            "<=": have <= given,
+            "==": have == given,
+            ">": have > given,
+            "<": have < given,
+        }[op]
+        if not ok:
+            return False
+    return True
+
+
+def _find_workload(name: str, scenario_dir: Path, where: str) -> Path:
+    for cand in (scenario_dir / "workloads" / f"{name}.c", WORKLOADS_DIR / f"{name}.c"):
+        if cand.exists():
+            return cand
+    dirs = f"{scenario_dir / 'workloads'} or {WORKLOADS_DIR}"
+    raise ConfigError(f"{where}: workload {name!r}: no {name}.c in {dirs}")
+
+
+def _patch_list(r: _Reader, key: str, scenario_dir: Path) -> tuple[Path, ...]:
+    out = []
+    for p in r.str_list(key):
+        path = scenario_dir / "patches" / p
+        if not path.exists():
+            raise ConfigError(f"{r._where(key)}: {p}: no such file in {scenario_dir / 'patches'}")
+        out.append(path)
+    return tuple(out)
+
+
+def load_scenario(name: str, scenarios_dir: Path = SCENARIOS_DIR) -> Scenario:
+    """Load scenarios/<name>/scenario.yaml into a Scenario."""
+    sdir = scenarios_dir / name
+    path = sdir / "scenario.yaml"
+    if not path.exists():
+        known = ", ".join(list_scenarios(scenarios_dir))
+        raise ConfigError(f"unknown scenario {name!r}; known scenarios: {known}")
+    r = _Reader(load_yaml(path), path)
+    steps, workloads = [], []
+    for i, raw in enumerate(r.get("steps", list, [])):
+        s = _Reader(raw, path, f"steps[{i}].")
+        if "workload" in raw:
+            wname = s.get("workload", str)
+            workloads.append(_find_workload(wname, sdir, f"{path}: steps[{i}]"))
+            args = s.str_list("args")
+            run = " ".join([f"/usr/bin/{wname}", *(_sh_quote(a) for a in args)])
+            label = s.get("name", str, wname)
+        else:
+            run = s.get("sh", str, required=True)
+            label = s.get("name", str, run.split()[0] if run.split() else f"step{i}")
+        steps.append(
+            Step(
+                name=label,
+                run=run,
+                may_fail=s.get("may_fail", bool, False),
+                timeout=s.get("timeout", int, 0),
+            )
+        )
+        s.finish()
+    variants = []
+    for i, raw in enumerate(r.get("variants", list, [])):
+        v = _Reader(raw, path, f"variants[{i}].")
+        variants.append(
+            Variant(
+                versions=v.get("kernel", str, required=True),
+                patches=_patch_list(v, "patches", sdir),
+                expect=_expectation(v, "expect"),
+                note=v.get("note", str, ""),
+            )
+        )
+        version_in_range((0, 0, 0), variants[-1].versions)  # validate syntax now
+        v.finish()
+    canary = r.get("canary", bool, False)
+    if canary and not variants:
+        raise ConfigError(f"{path}: variants: a canary needs at least one variant with expect")
+    for i, var in enumerate(variants):
+        if canary and var.expect is None:
+            raise ConfigError(f"{path}: variants[{i}].expect: a canary variant needs expect")
+    scenario = Scenario(
+        name=name,
+        path=path,
+        description=r.get("description", str, ""),
+        canary=canary,
+        steps=tuple(steps),
+        workloads=tuple(dict.fromkeys(workloads)),
+        patches=_patch_list(r, "patches", sdir),
+        variants=tuple(variants),
+        cmdline=r.get("cmdline", str, ""),
+        requires_config=tuple(r.str_list("requires_config")),
+        not_applicable_hint=r.get("not_applicable_hint", str, ""),
+    )
+    r.finish()
+    return scenario
+
+
+def _expectation(r: _Reader, key: str) -> Expectation | None:
+    if key not in r.data:
+        r.used.add(key)
+        return None
+    e = r.sub(key)
+    exp = Expectation(
+        title=e.get("title", str, None),
+        title_regex=e.get("title_regex", str, None),
+        frames_include=tuple(e.str_list("frames_include")),
+    )
+    e.finish()
+    if not exp.title and not exp.title_regex:
+        raise ConfigError(f"{r.path}: {r.prefix}{key}: needs title or title_regex")
+    if exp.title_regex:
+        try:
+            re.compile(exp.title_regex)
+        except re.error as err:
+            raise ConfigError(f"{r.path}: {r.prefix}{key}.title_regex: {err}") from err
+    return exp
+
+
+def _sh_quote(arg: str) -> str:
+    return shlex.quote(arg)
+
+
+def list_scenarios(scenarios_dir: Path = SCENARIOS_DIR) -> list[str]:
+    return sorted(p.parent.name for p in scenarios_dir.glob("*/scenario.yaml"))

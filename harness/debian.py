@@ -1,0 +1,135 @@
+"""Fetch Debian packages with a private apt state, never touching the system's apt setup.
+
+Kernel sources from another suite (linux-source-7.3 from unstable), busybox-static for a
+foreign architecture and the Xen hypervisor all come from Debian's archive. A private
+sources list and lists directory keep `dpkg --add-architecture` and sid out of the host.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+from harness.errors import InfraError
+
+log = logging.getLogger(__name__)
+
+SYSTEM_SOURCES = Path("/etc/apt/sources.list.d/debian.sources")
+SYSTEM_LIST = Path("/etc/apt/sources.list")
+KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg"
+
+
+def debian_mirror(sources: Path = SYSTEM_SOURCES, legacy: Path = SYSTEM_LIST) -> str:
+    """Return the system's Debian mirror URI, so no host name is hard-coded here."""
+    if sources.exists():
+        block_is_deb = False
+        for line in sources.read_text().splitlines():
+            line = line.strip()
+            if not line:
+                block_is_deb = False
+            elif line.startswith("Types:"):
+                block_is_deb = "deb" in line.split(":", 1)[1].split()
+            elif line.startswith("URIs:") and block_is_deb:
+                uri = line.split(":", 1)[1].split()[0]
+                if not uri.rstrip("/").endswith("-security"):
+                    return uri
+    if legacy.exists():
+        for line in legacy.read_text().splitlines():
+            m = re.match(r"\s*deb\s+(?:\[[^\]]*\]\s+)?(\S+)\s+\S+", line)
+            if m and "security" not in m.group(1):
+                return m.group(1)
+    raise InfraError(f"no Debian mirror found in {sources} or {legacy}")
+
+
+def _apt_opts(state: Path, arch: str) -> list[str]:
+    return [
+        "-o",
+        f"Dir::Etc::SourceList={state / 'sources.list'}",
+        "-o",
+        "Dir::Etc::SourceParts=/dev/null",
+        "-o",
+        f"Dir::State::Lists={state / 'lists'}",
+        "-o",
+        f"Dir::Cache={state / 'cache'}",
+        "-o",
+        f"APT::Architecture={arch}",
+        "-o",
+        f"APT::Architectures={arch}",
+        "-o",
+        "Debug::NoLocking=1",
+        "-q",
+    ]
+
+
+def download_deb(package: str, *, suites: list[str], arch: str, cache: Path) -> Path:
+    """Download one .deb (no dependencies) into cache and return its path.
+
+    Suites are tried in order (a package moves between sid, experimental and backports);
+    the private apt state lives under cache/apt-<suite>-<arch>. An existing .deb is reused
+    so a machine that fetched it once keeps working offline.
+    """
+    pkg_name = package.split(":")[0]
+    cache = cache.resolve()
+    cache.mkdir(parents=True, exist_ok=True)
+    existing = sorted(cache.glob(f"{pkg_name}_*_{arch}.deb")) + sorted(
+        cache.glob(f"{pkg_name}_*_all.deb")
+    )
+    if existing:
+        return existing[-1]
+    mirror = debian_mirror()
+    missing = []
+    for suite in suites:
+        state = cache / f"apt-{suite}-{arch}"
+        (state / "lists" / "partial").mkdir(parents=True, exist_ok=True)
+        (state / "cache" / "archives" / "partial").mkdir(parents=True, exist_ok=True)
+        (state / "sources.list").write_text(f"deb [signed-by={KEYRING}] {mirror} {suite} main\n")
+        opts = _apt_opts(state, arch)
+        _run(["apt-get", *opts, "update"], what=f"apt-get update for {suite}/{arch}")
+        try:
+            _run(
+                ["apt-get", *opts, "download", package],
+                what=f"apt-get download {package}",
+                cwd=cache,
+            )
+        except InfraError as e:
+            if "Unable to locate package" in str(e) or "Couldn't find any package" in str(e):
+                missing.append(suite)
+                continue
+            raise
+        got = sorted(cache.glob(f"{pkg_name}_*.deb"))
+        if got:
+            log.info("downloaded %s from %s", got[-1].name, suite)
+            return got[-1]
+    raise InfraError(
+        f"Debian package {package} ({arch}) is in none of the suites {', '.join(missing)} "
+        f"at {mirror}"
+    )
+
+
+def extract_deb(deb: Path, dest: Path) -> Path:
+    """Unpack a .deb's data into dest (once; a stamp records which .deb it came from)."""
+    stamp = dest / ".harness-extracted"
+    digest = hashlib.sha256(deb.name.encode()).hexdigest()[:16]
+    if stamp.exists() and stamp.read_text().strip() == digest:
+        return dest
+    if dest.exists():
+        shutil.rmtree(dest)
+    dest.mkdir(parents=True)
+    _run(["dpkg-deb", "-x", str(deb), str(dest)], what=f"dpkg-deb -x {deb.name}")
+    stamp.write_text(digest + "\n")
+    return dest
+
+
+def _run(cmd: list[str], *, what: str, cwd: Path | None = None) -> None:
+    log.debug("running %s", cmd)
+    try:
+        proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, check=False)
+    except FileNotFoundError as e:
+        raise InfraError(f"{what}: {e.filename} not found (is this a Debian machine?)") from e
+    if proc.returncode != 0:
+        tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-15:])
+        raise InfraError(f"{what} failed (exit {proc.returncode}):\n{tail}")

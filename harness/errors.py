@@ -1,0 +1,48 @@
+"""Error classes, each carrying the `harness run` exit code it maps to.
+
+One place for the mapping keeps the CLI thin and bisect-step's translation honest.
+"""
+
+from __future__ import annotations
+
+EXIT_PASS = 0
+EXIT_REGRESSION = 1
+EXIT_BUILD_ERROR = 2
+EXIT_INFRA = 3
+EXIT_USAGE = 4
+
+
+class HarnessError(Exception):
+    """Base class; `exit_code` is what `harness run` exits with."""
+
+    exit_code = EXIT_INFRA
+
+
+class ConfigError(HarnessError):
+    """Bad YAML, unknown target/scenario, bad option: the user's input is wrong."""
+
+    exit_code = EXIT_USAGE
+
+
+class PatchError(HarnessError):
+    """A patch did not apply; the tree has been left clean."""
+
+    exit_code = EXIT_USAGE
+
+
+class BuildError(HarnessError):
+    """The kernel or a workload did not build, or the final .config lacks an option."""
+
+    exit_code = EXIT_BUILD_ERROR
+
+
+class InfraError(HarnessError):
+    """Something outside the kernel failed: a download, QEMU, a missing tool."""
+
+    exit_code = EXIT_INFRA
+
+
+class NotApplicable(HarnessError):
+    """The scenario cannot run on this target/kernel (e.g. THP workload on a non-LPAE arm32)."""
+
+    exit_code = EXIT_USAGE

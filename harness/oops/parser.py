@@ -1,0 +1,154 @@
+"""parse(): console log text -> list of Reports, in log order."""
+
+from __future__ import annotations
+
+import bisect
+import logging
+import re
+
+from . import fields as fields_mod
+from . import formats as F
+from . import prefix as P
+from . import segment
+from . import title as T
+from .frames import parse_trace
+from .model import Report
+
+log = logging.getLogger(__name__)
+
+_BANNER = re.compile(r"Linux version (\S+)")
+_XEN_PANIC = re.compile(r"Panic on CPU \d+:")
+
+
+def parse(text: str) -> list[Report]:
+    """Every crash report in a console log, in order.  Never raises."""
+    try:
+        return parse_strict(text)
+    except Exception:  # pragma: no cover - a parser bug must not kill a run
+        log.exception("oops parser failed; reporting what could be parsed")
+        return []
+
+
+def _find_all(text: str, needle: str) -> list[int]:
+    out = []
+    pos = text.find(needle)
+    while pos >= 0:
+        out.append(pos)
+        pos = text.find(needle, pos + len(needle))
+    return out
+
+
+def _banners(text: str) -> list[tuple[int, str]]:
+    out = []
+    for pos in _find_all(text, "Linux version "):
+        m = _BANNER.match(text, pos)
+        if m:
+            out.append((pos, m.group(1)))
+    return out
+
+
+def parse_strict(text: str) -> list[Report]:
+    """Like parse(), but lets parser bugs raise (for tests and fuzzing)."""
+    if not isinstance(text, str):
+        raise TypeError("parse() takes the console log as str")
+    hits = segment.find_hits(text)
+    if not hits:
+        return []
+    hits_at = {h.start: h for h in hits}
+    panics = sorted(_find_all(text, F.PANIC_MARK) + [h.start for h in hits if h.kind.xen and _is_fatal_xen(h)])
+    banners = _banners(text)
+    reports: list[Report] = []
+    last: dict[bool, tuple[Report, segment.Region] | None] = {False: None, True: None}
+    consumed: set[int] = set()
+    floor = 0
+    for hit in hits:
+        if hit.start in consumed:
+            continue
+        if hit.kind.xen and F.DOM0_CRASHED.search(hit.line) and last[False] is not None:
+            rep = last[False][0]
+            rep.notes.append(P.split(hit.line)[1])
+            rep.panicked = True
+            continue
+        prev = last[hit.kind.xen]
+        if prev is not None and _follows(text, prev[1], hit):
+            if F.PANIC_MARK in hit.line or _XEN_PANIC.search(hit.line):
+                prev[0].notes.append(P.split(hit.line)[1])
+            continue
+        region = segment.build_region(text, hit, hits_at, floor)
+        consumed |= region.consumed
+        rep = _make_report(text, region, panics, banners)
+        reports.append(rep)
+        last[hit.kind.xen] = (rep, region)
+        floor = region.end if region.end < hit.start else hit.end
+    return reports
+
+
+def _is_fatal_xen(hit: segment.Hit) -> bool:
+    return bool(_XEN_PANIC.search(hit.line) or F.DOM0_CRASHED.search(hit.line))
+
+
+def _follows(text: str, prev: segment.Region, hit: segment.Hit) -> bool:
+    """A follow-up header (panic, Internal error...) shortly after a report."""
+    if hit.kind.xen:
+        follow = prev.hit.kind.xen
+    else:
+        follow = F.FOLLOW_UPS.search(hit.line) is not None
+    if not follow or hit.start < prev.start:
+        return False
+    return text.count("\n", prev.end, hit.start) <= segment.FOLLOW_GAP_LINES
+
+
+def _make_report(text: str, region: segment.Region, panics: list[int], banners: list[tuple[int, str]]) -> Report:
+    hit = region.hit
+    full = "\n".join(region.full) + "\n"
+    desc = T.describe(full if region.per_task else "\n".join(region.body) + "\n", hit.kind)
+    raw_title = desc.title or (region.body[0] if region.body else hit.line)
+    corrupted = desc.corrupted or T.check_corrupted(raw_title, full, desc.fmt)
+    title = T.normalize(raw_title)
+    alts = sorted({T.normalize(a) for a in (desc.alt_titles or [])} - {""})
+    lines = region.prefix + region.display
+    f = fields_mod.extract(lines, xen=hit.kind.xen)
+    version = f.version
+    if version is None and not hit.kind.xen:
+        i = bisect.bisect_left(banners, (hit.start, ""))
+        if i > 0:
+            version = banners[i - 1][1]
+    rep = Report(
+        title=title,
+        alt_titles=alts,
+        type=T.title_type(title),
+        frame=T.frame_of(title),
+        corrupted=bool(corrupted),
+        corrupted_reason=corrupted,
+        panicked=bisect.bisect_left(panics, region.start) < len(panics),
+        start=region.start,
+        end=region.end,
+        text="\n".join(lines) + "\n",
+        version=version,
+        cpu=f.cpu,
+        pid=f.pid,
+        comm=f.comm,
+        tainted=f.tainted,
+        hardware=f.hardware,
+        fault_address=f.fault_address,
+        registers=f.registers,
+        code=f.code,
+        frames=parse_trace(region.display),
+        arch=f.arch,
+        pc=f.pc,
+        lr=f.lr,
+    )
+    if region.panic_line:
+        rep.notes.append(region.panic_line)
+    _complete_top_frame(rep)
+    return rep
+
+
+def _complete_top_frame(rep: Report) -> None:
+    """arm traces print the top function without offset; `PC is at` has it."""
+    if not rep.frames or not rep.pc or rep.frames[0].offset is not None:
+        return
+    m = re.match(r"([\w.]+)\+0x([0-9a-f]+)/0x([0-9a-f]+)", rep.pc)
+    if m and m.group(1) == rep.frames[0].function:
+        rep.frames[0].offset = int(m.group(2), 16)
+        rep.frames[0].size = int(m.group(3), 16)

@@ -1,0 +1,102 @@
+"""results/<run-id>/: metadata first (marked incomplete), the rest as stages finish.
+
+A run killed half-way leaves a folder that says so, instead of one that looks complete.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import re
+import secrets
+from pathlib import Path
+from typing import Any
+
+from junit_xml import TestCase, TestSuite, to_xml_report_string
+
+from harness.config import ROOT
+
+
+def results_root() -> Path:
+    return Path(os.environ.get("HARNESS_RESULTS", ROOT / "results")).resolve()
+
+
+def new_run_dir(target: str, scenario: str, root: Path | None = None) -> tuple[str, Path]:
+    """A fresh, sortable run id and its folder."""
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    run_id = f"{stamp}-{target}-{scenario}-{secrets.token_hex(3)}"
+    path = (root or results_root()) / run_id
+    path.mkdir(parents=True)
+    return run_id, path
+
+
+class Metadata:
+    """metadata.json, rewritten atomically as the run proceeds."""
+
+    def __init__(self, path: Path, initial: dict[str, Any]) -> None:
+        self.path = path
+        self.data: dict[str, Any] = {"status": "incomplete", **initial}
+        self.save()
+
+    def update(self, **fields: Any) -> None:
+        self.data.update(fields)
+        self.save()
+
+    def save(self) -> None:
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.data, indent=2, default=str) + "\n")
+        tmp.replace(self.path)
+
+
+def write_reports(path: Path, reports: list[Any]) -> None:
+    path.write_text(json.dumps([r.to_dict() for r in reports], indent=2) + "\n")
+
+
+def write_junit(
+    path: Path,
+    target: str,
+    scenario: str,
+    verdict: Any,
+    seconds: float,
+    console_tail: str,
+    reports: list[Any],
+) -> None:
+    """One suite per target, one case per scenario; the report is the failure text."""
+    case = TestCase(name=scenario, classname=f"harness.{target}", elapsed_sec=seconds)
+    text = "\n\n".join(r.text for r in reports) or console_tail
+    text = re.sub(r"[\x00-\x08\x0b\x0c\x0e-\x1f]", "", text)
+    if verdict.verdict == "pass":
+        pass
+    elif verdict.verdict == "fail":
+        case.add_failure_info(message=verdict.summary, output=text)
+    elif verdict.verdict == "not-applicable":
+        case.add_skipped_info(message=verdict.summary)
+    else:
+        case.add_error_info(message=f"{verdict.verdict}: {verdict.summary}", output=text)
+    suite = TestSuite(f"harness.{target}", [case])
+    path.write_text(to_xml_report_string([suite]))
+
+
+def summary_text(meta: dict[str, Any], verdict: Any, reports: list[Any]) -> str:
+    """The few lines printed at the end and saved as summary.txt, paste-ready for a reply."""
+    k = meta.get("kernel", {})
+    lines = [
+        f"harness run {meta.get('run_id')}",
+        f"  target:   {meta.get('target')}",
+        f"  scenario: {meta.get('scenario')}"
+        + (f" (variant {meta['variant']})" if meta.get("variant") else ""),
+        f"  kernel:   {k.get('description', '')} {k.get('version', '')}".rstrip()
+        + (f" @ {k['commit'][:12]}" if k.get("commit") else ""),
+    ]
+    if meta.get("patches"):
+        lines.append("  patches:  " + ", ".join(Path(p["path"]).name for p in meta["patches"]))
+    lines.append(f"  verdict:  {verdict.verdict.upper()}: {verdict.summary}")
+    lines += [f"            {d}" for d in verdict.details]
+    for r in reports:
+        lines += ["", f"TITLE: {r.title}", f"TYPE: {r.type}"]
+        if r.frames:
+            lines.append("Call trace: " + " <- ".join(f.function for f in r.frames[:12]))
+    if meta.get("results_dir"):
+        lines += ["", f"results: {meta['results_dir']}"]
+    return "\n".join(lines) + "\n"

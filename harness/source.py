@@ -1,0 +1,202 @@
+"""Kernel sources: Debian's linux-source tarballs or a user's git tree (in a worktree we own).
+
+The user's checkout and index are never touched: a git source is checked out in a
+worktree under the cache, and moved between refs there so its build dir stays warm.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness import debian
+from harness.config import ROOT, _Reader, load_yaml
+from harness.errors import ConfigError, InfraError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_KERNEL = "debian-6.12"
+SPECS_DIR = ROOT / "kernels"
+
+
+def cache_root() -> Path:
+    """Where sources, builds and downloads live (gitignored kernels/ unless overridden)."""
+    return Path(os.environ.get("HARNESS_CACHE", ROOT / "kernels")).resolve()
+
+
+@dataclass(frozen=True)
+class KernelSource:
+    """A kernel tree ready to patch and build."""
+
+    name: str  # stable id used for build directories
+    tree: Path
+    version: tuple[int, int, int]
+    kind: str  # "debian" or "git"
+    description: str
+    origin: str  # the --kernel value as given
+    commit: str | None = None
+    subject: str | None = None
+
+    @property
+    def version_str(self) -> str:
+        return ".".join(str(v) for v in self.version)
+
+
+def read_version(tree: Path) -> tuple[int, int, int]:
+    """VERSION.PATCHLEVEL.SUBLEVEL from the top Makefile."""
+    mk = tree / "Makefile"
+    try:
+        head = mk.read_text(errors="replace")[:2000]
+    except OSError as e:
+        raise ConfigError(f"{tree}: not a kernel tree (no readable Makefile)") from e
+    vals = []
+    for key in ("VERSION", "PATCHLEVEL", "SUBLEVEL"):
+        m = re.search(rf"^{key}\s*=\s*(\d+)", head, re.M)
+        if not m:
+            raise ConfigError(f"{mk}: no {key} line: not a kernel tree")
+        vals.append(int(m.group(1)))
+    return (vals[0], vals[1], vals[2])
+
+
+def resolve(spec: str | None, cache: Path | None = None) -> KernelSource:
+    """Turn a --kernel value into a prepared KernelSource.
+
+    Accepted: a spec name from kernels/*.yaml (debian-6.12, debian-7.3), or PATH[@REF] of a
+    git tree.
+    """
+    spec = spec or DEFAULT_KERNEL
+    cache = cache or cache_root()
+    spec_file = SPECS_DIR / f"{spec}.yaml"
+    if spec_file.exists():
+        return _debian_source(spec, spec_file, cache)
+    path_part, _, ref = spec.partition("@")
+    path = Path(path_part).expanduser()
+    if path.exists():
+        return _git_source(path.resolve(), ref or None, cache, spec)
+    known = ", ".join(sorted(p.stem for p in SPECS_DIR.glob("*.yaml")))
+    raise ConfigError(f"--kernel {spec!r}: neither a known source ({known}) nor an existing path")
+
+
+def _debian_source(name: str, spec_file: Path, cache: Path) -> KernelSource:
+    r = _Reader(load_yaml(spec_file), spec_file)
+    package = r.get("package", str, required=True)
+    suites = r.str_list("suites")
+    local = r.get("local_tarball", str, "")
+    description = r.get("description", str, "")
+    r.finish()
+    tree = cache / "src" / name
+    stamp = tree / ".harness-source"
+    if not stamp.exists():
+        tarball = Path(local) if local and Path(local).exists() else None
+        if tarball is None:
+            deb = debian.download_deb(
+                package, suites=suites, arch="amd64", cache=cache / "downloads"
+            )
+            tarball = _tarball_from_deb(deb, cache / "downloads")
+        _extract_tarball(tarball, tree)
+        stamp.write_text(f"{tarball}\n")
+    version = read_version(tree)
+    return KernelSource(
+        name=name,
+        tree=tree,
+        version=version,
+        kind="debian",
+        description=description or f"Debian {package}",
+        origin=name,
+    )
+
+
+def _tarball_from_deb(deb: Path, downloads: Path) -> Path:
+    """Pull usr/src/linux-source-*.tar.xz out of the .deb without unpacking the rest."""
+    out = downloads / (deb.stem + ".tar.xz")
+    if out.exists():
+        return out
+    listing = subprocess.run(["dpkg-deb", "-c", str(deb)], capture_output=True, text=True)
+    member = None
+    for line in listing.stdout.splitlines():
+        m = re.search(r"(\./usr/src/linux-source-[^ ]+\.tar\.xz)$", line)
+        if m:
+            member = m.group(1)
+    if not member:
+        raise InfraError(f"{deb}: no usr/src/linux-source-*.tar.xz inside")
+    tmp = out.with_suffix(".partial")
+    with open(tmp, "wb") as fh:
+        fsys = subprocess.Popen(["dpkg-deb", "--fsys-tarfile", str(deb)], stdout=subprocess.PIPE)
+        tar = subprocess.run(["tar", "-xO", "-f", "-", member], stdin=fsys.stdout, stdout=fh)
+        fsys.wait()
+    if tar.returncode or fsys.returncode:
+        tmp.unlink(missing_ok=True)
+        raise InfraError(f"could not extract {member} from {deb}")
+    tmp.rename(out)
+    return out
+
+
+def _extract_tarball(tarball: Path, tree: Path) -> None:
+    log.info("extracting %s into %s (once)", tarball, tree)
+    partial = tree.with_name(tree.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    proc = subprocess.run(
+        ["tar", "-xf", str(tarball), "-C", str(partial), "--strip-components=1"],
+        capture_output=True,
+        text=True,
+    )
+    if proc.returncode:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise InfraError(f"tar -xf {tarball} failed: {proc.stderr.strip()[-500:]}")
+    shutil.rmtree(tree, ignore_errors=True)
+    partial.rename(tree)
+
+
+def git(tree: Path, *args: str, check: bool = True) -> str:
+    """Run git in tree and return stdout; errors name the command."""
+    proc = subprocess.run(["git", "-C", str(tree), *args], capture_output=True, text=True)
+    if check and proc.returncode:
+        raise InfraError(f"git -C {tree} {' '.join(args)} failed: {proc.stderr.strip()}")
+    return proc.stdout.strip()
+
+
+def _git_source(path: Path, ref: str | None, cache: Path, origin: str) -> KernelSource:
+    if git(path, "rev-parse", "--git-dir", check=False) == "":
+        raise ConfigError(
+            f"--kernel {path}: not a git tree (a local tree must be a git repository)"
+        )
+    commit = git(
+        path, "rev-parse", "--verify", "--quiet", f"{ref or 'HEAD'}^{{commit}}", check=False
+    )
+    if not commit:
+        raise ConfigError(f"--kernel {origin}: {ref or 'HEAD'!r} is not a commit in {path}")
+    name = f"git-{path.name}-{hashlib.sha1(str(path).encode()).hexdigest()[:8]}"
+    wt = cache / "worktrees" / name
+    checkout_worktree(path, wt, commit)
+    return KernelSource(
+        name=name,
+        tree=wt,
+        version=read_version(wt),
+        kind="git",
+        description=f"git tree {path} at {ref or 'HEAD'}",
+        origin=origin,
+        commit=commit,
+        subject=git(wt, "log", "-1", "--format=%s", commit),
+    )
+
+
+def checkout_worktree(repo: Path, wt: Path, commit: str) -> None:
+    """Create or move the harness's detached worktree of repo to commit."""
+    if (wt / ".git").exists():
+        if git(wt, "status", "--porcelain", "--untracked-files=no"):
+            raise InfraError(
+                f"harness worktree {wt} has local changes (an interrupted run?); "
+                "they are kept: inspect them, then 'git -C WT checkout -- .'"
+            )
+        git(wt, "checkout", "--quiet", "--detach", commit)
+        return
+    wt.parent.mkdir(parents=True, exist_ok=True)
+    git(repo, "worktree", "prune")
+    git(repo, "worktree", "add", "--quiet", "--detach", str(wt), commit)

@@ -1,0 +1,99 @@
+"""From console facts and crash reports to one verdict and exit code.
+
+Success needs a positive marker from the guest; a canary is a test of the harness, so a
+canary that is not caught (or caught under another title) is the harness's failure.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from harness.config import Expectation, Scenario
+from harness.console import BootResult
+from harness.errors import EXIT_INFRA, EXIT_PASS, EXIT_REGRESSION
+
+
+@dataclass
+class Verdict:
+    verdict: (
+        str  # pass | fail | build-error | infra-error | timeout | canary-missed | not-applicable
+    )
+    exit_code: int
+    summary: str
+    details: list[str] = field(default_factory=list)
+    canary: dict[str, Any] | None = None
+
+
+def expectation_matches(exp: Expectation, report: Any) -> bool:
+    if exp.title and report.title != exp.title:
+        return False
+    if exp.title_regex and not re.search(exp.title_regex, report.title):
+        return False
+    funcs = {f.function for f in report.frames}
+    return all(fn in funcs for fn in exp.frames_include)
+
+
+def decide(
+    boot: BootResult, reports: list[Any], scenario: Scenario, expect: Expectation | None
+) -> Verdict:
+    """The verdict of one boot; see DESIGN.md 'verdict'."""
+    details = [f"boot ended: {boot.ending} after {boot.seconds:.1f}s"]
+    skipped = [s for s in boot.steps if s.rc == 77]
+    details += [f"step {s.index} {s.name}: does not apply here (rc 77)" for s in skipped]
+    if scenario.canary and expect is not None:
+        return _canary(boot, reports, expect, details)
+    if reports:
+        first = reports[0]
+        more = f" (+{len(reports) - 1} more)" if len(reports) > 1 else ""
+        return Verdict("fail", EXIT_REGRESSION, f"regression: {first.title}{more}", details)
+    if boot.timed_out:
+        what = "no console output" if boot.ending == "timeout-silence" else "run too long"
+        return Verdict("timeout", EXIT_INFRA, f"timeout ({what}) with no crash report", details)
+    if not boot.started:
+        return Verdict(
+            "infra-error",
+            EXIT_INFRA,
+            "the guest never reached the harness init (no START marker) and no crash was found",
+            details,
+        )
+    if not boot.done:
+        return Verdict(
+            "infra-error",
+            EXIT_INFRA,
+            f"the guest stopped before the DONE marker ({boot.ending}) with no crash report",
+            details,
+        )
+    bad = [s for s in boot.steps if s.rc not in (0, 77)]
+    if boot.failed_steps:
+        names = ", ".join(f"{s.name} (rc {s.rc})" for s in bad) or f"{boot.failed_steps} step(s)"
+        return Verdict("fail", EXIT_REGRESSION, f"workload failed: {names}", details)
+    if skipped and len(skipped) == len(boot.steps):
+        return Verdict("pass", EXIT_PASS, "pass (no step applied to this kernel)", details)
+    return Verdict("pass", EXIT_PASS, "pass", details)
+
+
+def _canary(
+    boot: BootResult, reports: list[Any], expect: Expectation, details: list[str]
+) -> Verdict:
+    wanted = expect.describe()
+    hit = next((r for r in reports if expectation_matches(expect, r)), None)
+    info = {"expected": wanted, "caught": hit is not None, "titles": [r.title for r in reports]}
+    if hit is not None:
+        info["title"] = hit.title
+        return Verdict(
+            "fail",
+            EXIT_REGRESSION,
+            f"canary caught as expected: {hit.title}",
+            details,
+            canary=info,
+        )
+    if reports:
+        got = "; ".join(r.title for r in reports)
+        summary = f"HARNESS FAILURE: canary expected {wanted} but the kernel reported: {got}"
+    elif boot.timed_out:
+        summary = f"HARNESS FAILURE: canary expected {wanted}; the boot timed out with no report"
+    else:
+        summary = f"HARNESS FAILURE: canary expected {wanted}; the kernel reported nothing"
+    return Verdict("canary-missed", EXIT_INFRA, summary, details, canary=info)

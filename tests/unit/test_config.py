@@ -1,0 +1,128 @@
+from pathlib import Path
+
+import pytest
+
+from harness import config
+from harness.config import load_scenario, load_target, read_fragment, version_in_range
+from harness.errors import ConfigError
+
+
+def test_all_shipped_targets_and_scenarios_load():
+    for name in config.list_targets():
+        t = load_target(name)
+        assert t.qemu.binary.startswith("qemu-system-")
+        assert t.fragments, name
+    for name in config.list_scenarios():
+        load_scenario(name)
+
+
+def test_inheritance_replaces_and_adds_fragments():
+    ci = load_target("arm32-highmem-ci")
+    assert ci.defconfig == "tinyconfig"
+    assert [f.name for f in ci.fragments] == ["arm32-ci.config"]
+    lpae = load_target("arm32-highmem-lpae-ci")
+    assert [f.name for f in lpae.fragments] == ["arm32-ci.config", "arm32-lpae.config"]
+    assert lpae.qemu.memory_mb == 2048  # inherited from arm32-highmem
+    req = lpae.required_options()
+    assert req["CONFIG_ARM_LPAE"] == "y" and req["CONFIG_HIGHPTE"] == "y"
+
+
+def _write(tmp: Path, name: str, text: str) -> Path:
+    p = tmp / name
+    p.write_text(text)
+    return p
+
+
+def test_unknown_key_names_file_and_key(tmp_path):
+    base = load_target("arm32-highmem").path.read_text()
+    _write(tmp_path, "bad.yaml", base + "bogus_key: 1\n")
+    with pytest.raises(ConfigError, match=r"bad\.yaml: bogus_key: unknown key"):
+        load_target("bad", tmp_path)
+
+
+def test_wrong_type_names_nested_key(tmp_path):
+    text = load_target("arm32-highmem").path.read_text().replace("smp: 2", "smp: two")
+    _write(tmp_path, "bad.yaml", text)
+    with pytest.raises(ConfigError, match=r"bad\.yaml: qemu\.smp: expected int"):
+        load_target("bad", tmp_path)
+
+
+def test_yaml_syntax_error_names_line(tmp_path):
+    _write(tmp_path, "bad.yaml", "arch: arm\nqemu: [unclosed\n")
+    with pytest.raises(ConfigError, match=r"bad\.yaml:\d+: invalid YAML"):
+        load_target("bad", tmp_path)
+
+
+def test_unknown_target_lists_known(tmp_path):
+    with pytest.raises(ConfigError, match="known targets: arm32-highmem"):
+        load_target("nope")
+
+
+def test_inherit_cycle(tmp_path):
+    _write(tmp_path, "a.yaml", "inherits: b\n")
+    _write(tmp_path, "b.yaml", "inherits: a\n")
+    with pytest.raises(ConfigError, match="cycle"):
+        load_target("a", tmp_path)
+
+
+def test_fragment_parsing(tmp_path):
+    p = _write(
+        tmp_path,
+        "f.config",
+        'CONFIG_A=y\n# CONFIG_B is not set\n# comment\nCONFIG_C="x y"\nCONFIG_D=4\n',
+    )
+    assert read_fragment(p) == {
+        "CONFIG_A": "y",
+        "CONFIG_B": "n",
+        "CONFIG_C": '"x y"',
+        "CONFIG_D": "4",
+    }
+    bad = _write(tmp_path, "g.config", "CONFIG_A=y\nHIGHMEM=y\n")
+    with pytest.raises(ConfigError, match=r"g\.config:2: not a Kconfig line"):
+        read_fragment(bad)
+
+
+@pytest.mark.parametrize(
+    "version,spec,ok",
+    [
+        ((6, 12, 117), ">=6.12,<6.13", True),
+        ((6, 13, 0), ">=6.12,<6.13", False),
+        ((7, 3, 4), ">=7.3", True),
+        ((7, 3, 4), "==7.3", True),
+        ((7, 2, 9), ">=7.3", False),
+        ((6, 1, 0), "*", True),
+    ],
+)
+def test_version_ranges(version, spec, ok):
+    assert version_in_range(version, spec) is ok
+
+
+def test_bad_version_range():
+    with pytest.raises(ConfigError, match="cannot read"):
+        version_in_range((1, 2, 3), ">=six")
+
+
+def test_canary_variant_selection():
+    s = load_scenario("pte-lockptr-highpte")
+    assert s.canary
+    v612 = s.variant_for((6, 12, 117))
+    v73 = s.variant_for((7, 3, 4))
+    assert v612 and v612.expect and "__pte_offset_map_lock" in v612.expect.title
+    assert v73 and v73.expect and v73.expect.title.endswith(" pte_offset_map_lock")
+    assert s.variant_for((6, 1, 0)) is None
+
+
+def test_scenario_errors(tmp_path):
+    d = tmp_path / "x"
+    d.mkdir()
+    (d / "scenario.yaml").write_text("steps:\n  - workload: no-such-workload\n")
+    with pytest.raises(
+        ConfigError, match=r"scenario\.yaml: steps\[0\]: workload 'no-such-workload'"
+    ):
+        load_scenario("x", tmp_path)
+    (d / "scenario.yaml").write_text("canary: true\nsteps: []\n")
+    with pytest.raises(ConfigError, match="a canary needs at least one variant"):
+        load_scenario("x", tmp_path)
+    (d / "scenario.yaml").write_text("patches: [missing.patch]\n")
+    with pytest.raises(ConfigError, match=r"patches: missing\.patch: no such file"):
+        load_scenario("x", tmp_path)

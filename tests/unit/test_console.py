@@ -1,0 +1,89 @@
+"""console.boot() against a fake QEMU that replays recorded consoles."""
+
+import os
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from harness import console
+
+FAKE = Path(__file__).resolve().parent.parent / "fakes" / "fake_qemu.py"
+
+CLEAN = """Booting Linux on physical CPU 0x0
+Linux version 6.12.117 (harness@harness)
+Run /init as init process
+HARNESS: START @NONCE@ scenario=boot kernel=6.12.117
+HARNESS: STEP 1/2 BEGIN churn
+mm-churn: 5 rounds of 4 MB, 0 failed
+HARNESS: STEP 1/2 END churn rc=0
+HARNESS: STEP 2/2 BEGIN thp
+HARNESS: STEP 2/2 END thp rc=77
+HARNESS: DONE @NONCE@ failed=0
+reboot: Power down
+"""
+
+PANIC = """Linux version 6.12.117
+Unable to handle kernel NULL pointer dereference at virtual address 00000010 when read
+Kernel panic - not syncing: Attempted to kill init! exitcode=0x0000000b
+---[ end Kernel panic - not syncing: Attempted to kill init! exitcode=0x0000000b ]---
+"""
+
+
+def _boot(tmp_path, text, end, nonce="abc", **kw):
+    log = tmp_path / "in.log"
+    log.write_text(text)
+    argv = [sys.executable, str(FAKE), str(log), end, nonce]
+    kw.setdefault("total_timeout", 20)
+    kw.setdefault("silence_timeout", 10)
+    return console.boot(argv, tmp_path / "console.log", nonce, quiet=True, **kw)
+
+
+def test_clean_poweroff(tmp_path):
+    r = _boot(tmp_path, CLEAN, "exit")
+    assert r.ending == "poweroff" and r.started and r.done and r.failed_steps == 0
+    assert [(s.name, s.rc) for s in r.steps] == [("churn", 0), ("thp", 77)]
+    saved = (tmp_path / "console.log").read_text()
+    assert "HARNESS: DONE abc failed=0" in saved and "\r" not in saved
+
+
+def test_markers_of_another_run_do_not_count(tmp_path):
+    r = _boot(tmp_path, CLEAN.replace("@NONCE@", "other"), "exit", nonce="abc")
+    assert not r.started and not r.done and r.ending == "qemu-exit"
+
+
+def test_panic_ends_boot_even_if_qemu_hangs(tmp_path):
+    t0 = time.monotonic()
+    r = _boot(tmp_path, PANIC, "hang", panic_grace=1)
+    assert r.ending == "panic" and not r.done
+    assert time.monotonic() - t0 < 8
+
+
+def test_silence_timeout_kills_qemu(tmp_path):
+    pidfile = tmp_path / "pid"
+    r = _boot(tmp_path, "Linux version 6.12\n", f"pidfile={pidfile}:hang", silence_timeout=1.5)
+    assert r.ending == "timeout-silence"
+    pid = int(pidfile.read_text())
+    time.sleep(0.3)
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+
+
+def test_total_timeout_with_chatty_guest(tmp_path):
+    r = _boot(tmp_path, "Linux version\n", "chatter", total_timeout=2, silence_timeout=1)
+    assert r.ending == "timeout-total" and r.timed_out
+
+
+def test_missing_binary_is_infra_error(tmp_path):
+    from harness.errors import InfraError
+
+    with pytest.raises(InfraError):
+        console.boot(
+            ["/nonexistent/qemu"],
+            tmp_path / "c.log",
+            "n",
+            total_timeout=1,
+            silence_timeout=1,
+            quiet=True,
+        )
