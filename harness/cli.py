@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import signal
 import sys
@@ -10,6 +11,10 @@ from pathlib import Path
 
 from harness.config import list_scenarios, list_targets
 from harness.errors import EXIT_USAGE, HarnessError
+
+
+# Stages that own a subcommand register it themselves (each has register(subparsers)).
+_SUBCOMMAND_MODULES = ("harness.oops.cmd",)
 
 
 def _sigterm(signum, frame):  # noqa: ARG001 - signal handler signature
@@ -84,12 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
     ls = sub.add_parser("list", help="list targets and scenarios")
     ls.set_defaults(func=cmd_list)
 
-    try:
-        from harness.oops import cmd as oops_cmd
-    except ImportError:  # pragma: no cover
-        oops_cmd = None
-    if oops_cmd is not None and hasattr(oops_cmd, "register"):
-        oops_cmd.register(sub)
+    for module in _SUBCOMMAND_MODULES:
+        importlib.import_module(module).register(sub)
     return p
 
 

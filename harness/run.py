@@ -10,12 +10,14 @@ import platform
 import shlex
 import shutil
 import sys
-from dataclasses import dataclass
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness import build as build_mod
 from harness import console, patches, qemu, rootfs, source
-from harness.config import Scenario, Target, load_scenario, load_target
+from harness.config import Scenario, Target, Variant, load_scenario, load_target
 from harness.errors import (
     EXIT_USAGE,
     BuildError,
@@ -91,8 +93,26 @@ def select_patches(
     return chosen, variant, note
 
 
-def execute(opts: RunOptions) -> RunOutcome:
-    """Build, boot, parse, judge; everything a run writes goes to its results folder."""
+@dataclass
+class Prepared:
+    """Everything up to the boot: shared by `harness run`, LAVA jobs and bisect steps."""
+
+    opts: RunOptions
+    target: Target
+    scenario: Scenario
+    rdir: Path
+    meta: Metadata
+    source: source.KernelSource | None = None
+    variant: Variant | None = None
+    build: build_mod.BuildResult | None = None
+    initrd: Path | None = None
+    cmdline: str = ""
+    nonce: str = ""
+    argv: list[str] = field(default_factory=list)
+
+
+def start(opts: RunOptions) -> Prepared:
+    """Load target and scenario, create the results folder (marked incomplete)."""
     target: Target = load_target(opts.target)
     scenario: Scenario = load_scenario(opts.scenario)
     run_id, rdir = new_run_dir(target.name, scenario.name, opts.results_root)
@@ -113,10 +133,20 @@ def execute(opts: RunOptions) -> RunOutcome:
             },
         },
     )
+    return Prepared(opts, target, scenario, rdir, meta, nonce=run_id[-6:])
+
+
+def finish(prep: Prepared, body: Callable[[Prepared], tuple[Verdict, list]]) -> RunOutcome:
+    """Run body, turn harness errors into verdicts, and close the results folder.
+
+    An exception that is not a harness error (Ctrl-C, SIGTERM) leaves the folder marked
+    incomplete and propagates.
+    """
+    target, scenario, meta, rdir = prep.target, prep.scenario, prep.meta, prep.rdir
     reports: list = []
     verdict: Verdict | None = None
     try:
-        verdict, reports = _stages(opts, target, scenario, rdir, meta)
+        verdict, reports = body(prep)
     except NotApplicable as e:
         verdict = Verdict(
             "not-applicable",
@@ -144,12 +174,17 @@ def execute(opts: RunOptions) -> RunOutcome:
     (rdir / "summary.txt").write_text(text)
     if not (rdir / "junit.xml").exists():
         write_junit(rdir / "junit.xml", target.name, scenario.name, verdict, 0.0, "", reports)
-    return RunOutcome(run_id, rdir, verdict, reports, text)
+    return RunOutcome(meta.data["run_id"], rdir, verdict, reports, text)
 
 
-def _stages(
-    opts: RunOptions, target: Target, scenario: Scenario, rdir: Path, meta: Metadata
-) -> tuple[Verdict, list]:
+def execute(opts: RunOptions) -> RunOutcome:
+    """Build, boot under QEMU, parse, judge; everything goes to the results folder."""
+    return finish(start(opts), lambda prep: boot_and_judge(prepare(prep)))
+
+
+def prepare(prep: Prepared) -> Prepared:
+    """Source, patches, build, initramfs and the QEMU command line."""
+    opts, target, scenario, meta, rdir = prep.opts, prep.target, prep.scenario, prep.meta, prep.rdir
     cache = source.cache_root()
     src = source.resolve(opts.kernel, cache)
     chosen, variant, note = select_patches(scenario, src, opts.patches)
@@ -190,35 +225,55 @@ def _stages(
             "commands": result.commands,
         }
     )
-    nonce = rdir.name[-6:]
-    initrd = rootfs.build_initramfs(target, scenario, cache, rdir / "initramfs.cpio.gz", nonce)
+    initrd = rootfs.build_initramfs(target, scenario, cache, rdir / "initramfs.cpio.gz", prep.nonce)
     accel = qemu.choose_accel(target, opts.accel)
     cmdline = qemu.kernel_cmdline(target, scenario.cmdline)
     argv = qemu.command_line(target, result.image, initrd, cmdline, accel.accel)
     meta.update(
         boot={"argv": argv, "accel": accel.accel, "accel_reason": accel.reason},
+        boot_timeout=opts.boot_timeout or target.boot_timeout,
         reproducer={
             "build": result.commands,
             "boot": qemu.shell_line(argv),
             "harness": meta.data["command"],
         },
     )
-    if not shutil.which(argv[0]):
-        raise InfraError(f"{argv[0]} not found; run ./bootstrap.sh")
+    prep.source, prep.variant, prep.build = src, variant, result
+    prep.initrd, prep.cmdline, prep.argv = initrd, cmdline, argv
+    return prep
+
+
+def boot_and_judge(prep: Prepared) -> tuple[Verdict, list]:
+    """Boot the prepared kernel under local QEMU and judge its console."""
+    if not shutil.which(prep.argv[0]):
+        raise InfraError(f"{prep.argv[0]} not found; run ./bootstrap.sh")
+    t_boot = time.monotonic()
     boot = console.boot(
-        argv,
-        rdir / "console.log",
-        nonce,
-        total_timeout=opts.boot_timeout or target.boot_timeout,
-        silence_timeout=target.silence_timeout,
-        quiet=opts.quiet,
+        prep.argv,
+        prep.rdir / "console.log",
+        prep.nonce,
+        total_timeout=prep.meta.data["boot_timeout"],
+        silence_timeout=prep.target.silence_timeout,
+        quiet=prep.opts.quiet,
     )
+    return judge(prep, boot, t_boot)
+
+
+def judge(prep: Prepared, boot: console.BootResult, t_boot: float) -> tuple[Verdict, list]:
+    """Parse the console into reports and decide; writes reports.json and junit.xml."""
+    meta, rdir, result = prep.meta, prep.rdir, prep.build
+    assert result is not None
     reports = parse(boot.console)
-    _symbolize(reports, result.vmlinux, target)
+    _symbolize(reports, result.vmlinux, prep.target)
     write_reports(rdir / "reports.json", reports)
-    expect = variant.expect if variant else None
-    verdict = decide(boot, reports, scenario, expect)
+    expect = prep.variant.expect if prep.variant else None
+    verdict = decide(boot, reports, prep.scenario, expect)
     meta.update(
+        timings={
+            "build": round(result.seconds, 2),
+            "boot": round(boot.seconds, 2),
+            "boot_to_verdict": round(time.monotonic() - t_boot, 2),
+        },
         boot={
             **meta.data["boot"],
             "seconds": round(boot.seconds, 1),
@@ -227,12 +282,12 @@ def _stages(
             "started": boot.started,
             "done": boot.done,
             "steps": [s.__dict__ for s in boot.steps],
-        }
+        },
     )
     write_junit(
         rdir / "junit.xml",
-        target.name,
-        scenario.name,
+        prep.target.name,
+        prep.scenario.name,
         verdict,
         result.seconds + boot.seconds,
         boot.console[-4000:],

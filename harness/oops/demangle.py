@@ -9,10 +9,28 @@ Anything unexpected returns the input unchanged.
 from __future__ import annotations
 
 _BASIC = {
-    "a": "i8", "b": "bool", "c": "char", "d": "f64", "e": "str", "f": "f32", "h": "u8",
-    "i": "isize", "j": "usize", "l": "i32", "m": "u32", "n": "i128", "o": "u128",
-    "s": "i16", "t": "u16", "u": "()", "v": "...", "x": "i64", "y": "u64", "z": "!", "p": "_",
-}  # fmt: skip
+    "a": "i8",
+    "b": "bool",
+    "c": "char",
+    "d": "f64",
+    "e": "str",
+    "f": "f32",
+    "h": "u8",
+    "i": "isize",
+    "j": "usize",
+    "l": "i32",
+    "m": "u32",
+    "n": "i128",
+    "o": "u128",
+    "s": "i16",
+    "t": "u16",
+    "u": "()",
+    "v": "...",
+    "x": "i64",
+    "y": "u64",
+    "z": "!",
+    "p": "_",
+}
 
 
 class _Error(Exception):

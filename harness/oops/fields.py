@@ -15,48 +15,72 @@ _CPU_LINE = re.compile(
     r"(?:Not tainted|Tainted: (?P<taint>[A-Z](?:[A-Z ]*[A-Z])?))\s+(?P<version>\d[^\s#]*)?"
 )
 _OLD_PID_LINE = re.compile(
-    r"Pid: (?P<pid>\d+), comm: (?P<comm>\S+) (?:Not tainted|Tainted: (?P<taint>[A-Z](?:[A-Z ]*[A-Z])?))\s+"
+    r"Pid: (?P<pid>\d+), comm: (?P<comm>\S+) (?:Not tainted|Tainted: (?P<taint>[A-Z](?:[A-Z "
+    r"]*[A-Z])?))\s+"
     r"(?P<version>\d\S*)?"
 )
 _XEN_BANNER = re.compile(
-    r"----\[ Xen-(?P<version>\S+)\s+(?P<arch>\S+)\s.*?(?:Not tainted|Tainted:\s+(?P<taint>[A-Z](?:[A-Z ]*[A-Z])?))\s*\]----"
+    r"----\[ Xen-(?P<version>\S+)\s+(?P<arch>\S+)\s.*?(?:Not tainted|Tainted:\s+(?P<taint>[A-Z]"
+    r"(?:[A-Z ]*[A-Z])?))\s*\]----"
 )
 _XEN_CPU = re.compile(r"^CPU:\s+(\d+)\s*$")
-_FALLBACK_TASK = (
-    re.compile(r"WARNING: CPU: (?P<cpu>\d+) PID: (?P<pid>\d+) "),
-    re.compile(r", CPU#(?P<cpu>\d+): (?P<comm>.+)/(?P<pid>\d+)$"),
-    re.compile(r"^Process (?P<comm>.+) \(pid: (?P<pid>\d+), "),
-    re.compile(r"pid: (?P<pid>\d+), name: (?P<comm>.+)$"),
-    re.compile(r"INFO: task (?P<comm>.+):(?P<pid>\d+) blocked for more than"),
-    re.compile(r"soft lockup - CPU#(?P<cpu>\d+) stuck for \d+s! \[(?P<comm>.+):(?P<pid>\d+)\]"),
-    re.compile(r"hard LOCKUP on cpu (?P<cpu>\d+)"),
+_FALLBACK_TASK = re.compile(
+    "|".join(
+        (
+            r"WARNING: CPU: (?P<cpu>\d+) PID: (?P<pid>\d+) ",
+            r", CPU#(?P<cpu2>\d+): (?P<comm2>.+)/(?P<pid2>\d+)$",
+            r"^Process (?P<comm3>.+) \(pid: (?P<pid3>\d+), ",
+            r"pid: (?P<pid4>\d+), name: (?P<comm4>.+)$",
+            r"INFO: task (?P<comm5>.+):(?P<pid5>\d+) blocked ",
+            r"soft lockup - CPU#(?P<cpu6>\d+) stuck for \d+s! \[(?P<comm6>.+):(?P<pid6>\d+)\]",
+            r"hard LOCKUP on cpu (?P<cpu7>\d+)",
+        )
+    )
 )
 _HARDWARE = re.compile(r"^Hardware name: (.+?)\s*$")
-_FAULT = (
-    re.compile(r"BUG: kernel NULL pointer dereference, address: ([0-9a-fx]+)"),
-    re.compile(r"BUG: unable to handle page fault for address: ([0-9a-fx]+)"),
-    re.compile(r"BUG: unable to handle kernel (?:NULL pointer dereference|paging request) at (\(null\)|[0-9a-fx]+)"),
-    re.compile(r"Unable to handle kernel [a-zA-Z ]+? at virtual address ([0-9a-fx]+)"),
-    re.compile(r"BUG: Kernel NULL pointer dereference on \w+ at (0x[0-9a-f]+)"),
-    re.compile(r"(?:Read|Write) of size \d+ at addr ([0-9a-f]+)"),
-    re.compile(r"(?:read|write) at (0x[0-9a-f]+)"),
-    re.compile(r"general protection fault, probably for non-canonical address (0x[0-9a-f]+)"),
-    re.compile(r"Unhandled fault: .* at (0x[0-9a-f]+)"),
-    re.compile(r"Faulting linear address: ([0-9a-f]+)"),
+_FAULT = re.compile(
+    "|".join(
+        (
+            r"BUG: kernel NULL pointer dereference, address: ([0-9a-fx]+)",
+            r"BUG: unable to handle page fault for address: ([0-9a-fx]+)",
+            r"BUG: unable to handle kernel (?:NULL pointer dereference|paging request) at "
+            r"(\(null\)|[0-9a-fx]+)",
+            r"Unable to handle kernel [a-zA-Z ]+? at virtual address ([0-9a-fx]+)",
+            r"BUG: Kernel NULL pointer dereference on \w+ at (0x[0-9a-f]+)",
+            r"(?:Read|Write) of size \d+ at addr ([0-9a-f]+)",
+            r"(?:read|write) at (0x[0-9a-f]+)",
+            r"general protection fault, probably for non-canonical address (0x[0-9a-f]+)",
+            r"Unhandled fault: .* at (0x[0-9a-f]+)",
+            r"Faulting linear address: ([0-9a-f]+)",
+        )
+    )
 )
 _CODE = re.compile(r"^Code: (.*?)\s*$")
 # One "NAME: value" register pair; values are hex, [<hex>], seg:hex or hex(seg).
 _PAIR = re.compile(
-    r"([A-Za-z][A-Za-z0-9_]{0,8}) ?: ?\s*((?:[0-9a-f]{4}:)?(?:\[<[0-9a-f]+>\]|[0-9a-fA-F]{2,16}(?:\([0-9a-f]{4}\))?))(?=\s|$)"
+    r"([A-Za-z][A-Za-z0-9_]{0,8}) ?: ?\s*((?:[0-9a-f]{4}:)?(?:\[<[0-9a-f]+>\]|[0-9a-fA-F]{2,16}"
+    r"(?:\([0-9a-f]{4}\))?))(?=\s|$)"
 )
 _SYMBOLIC_PC = (
     ("pc", re.compile(r"^PC is at (\S+)")),
     ("lr", re.compile(r"^LR is at (\S+)")),
-    ("pc", re.compile(r"^R?IP: (?:[0-9a-f]{4}:)?(?:\[<[0-9a-f]+>\]\s+)*([A-Za-z_][\w.]*\+0x[0-9a-f]+/0x[0-9a-f]+)")),
-    ("pc", re.compile(r"^(?:RIP|PC):\s+(?:[0-9a-f]{4}:)?(?:\[<[0-9a-f]+>\]\s*)?(?:[0-9a-f]{8,16}\s+)?(\S+\+0x\S+)")),
+    (
+        "pc",
+        re.compile(
+            r"^R?IP: (?:[0-9a-f]{4}:)?(?:\[<[0-9a-f]+>\]\s+)*"
+            r"([A-Za-z_][\w.]*\+0x[0-9a-f]+/0x[0-9a-f]+)"
+        ),
+    ),
+    (
+        "pc",
+        re.compile(
+            r"^(?:RIP|PC):\s+(?:[0-9a-f]{4}:)?(?:\[<[0-9a-f]+>\]\s*)?(?:[0-9a-f]{8,16}\s+)?(\S+\+0x\S+)"
+        ),
+    ),
     ("pc", re.compile(r"^e?pc ?: ([A-Za-z_][\w.]*\+0x[0-9a-f]+/0x[0-9a-f]+)")),
     ("lr", re.compile(r"^(?:lr|ra) ?: ([A-Za-z_][\w.]*\+0x[0-9a-f]+/0x[0-9a-f]+)")),
 )
+_PC_STARTS = {"PC", "LR", "RI", "IP", "pc", "lr", "ep", "ra"}
 _REG_SYMBOLIC = re.compile(r"^(RIP|IP|pc|lr|epc|ra) ?: ?(\S.*?)\s*$")
 _PSTATE = re.compile(r"^pstate: ([0-9a-f]+)")
 
@@ -88,9 +112,9 @@ def _registers(line: str, regs: dict[str, str]) -> None:
     if m:
         regs.setdefault("pstate", m.group(1))
         return
-    pairs = _PAIR.findall(line)
-    if not pairs:
+    if not _PAIR.match(line.lstrip()):
         return
+    pairs = _PAIR.findall(line)
     leftover = _PAIR.sub("", line)
     if leftover.strip() and not leftover.strip().startswith("CONTEXT:"):
         return
@@ -107,7 +131,9 @@ def extract(lines: list[str], xen: bool = False) -> Fields:
     fallback: dict[str, str] = {}
     for line in lines:
         if not task_found:
-            m = _CPU_LINE.search(line) or _OLD_PID_LINE.search(line)
+            m = None
+            if "omm: " in line:
+                m = _CPU_LINE.search(line) or _OLD_PID_LINE.search(line)
             if m:
                 groups = m.groupdict()
                 if groups.get("cpu") is not None:
@@ -118,11 +144,11 @@ def extract(lines: list[str], xen: bool = False) -> Fields:
                 f.version = groups["version"]
                 task_found = True
             else:
-                for pattern in _FALLBACK_TASK:
-                    m = pattern.search(line)
-                    if m:
-                        for key, value in m.groupdict().items():
-                            fallback.setdefault(key, value)
+                m = _FALLBACK_TASK.search(line)
+                if m:
+                    for key, value in m.groupdict().items():
+                        if value is not None:
+                            fallback.setdefault(key.rstrip("234567"), value)
         if xen:
             m = _XEN_BANNER.search(line)
             if m and f.version is None:
@@ -135,20 +161,19 @@ def extract(lines: list[str], xen: bool = False) -> Fields:
             m = _HARDWARE.match(line)
             if m:
                 f.hardware = m.group(1)
-        if f.fault_address is None:
-            for pattern in _FAULT:
-                m = pattern.search(line)
-                if m:
-                    f.fault_address = m.group(1)
-                    break
+        if f.fault_address is None and ("addr" in line or " at " in line):
+            m = _FAULT.search(line)
+            if m:
+                f.fault_address = next(g for g in m.groups() if g is not None)
         if f.code is None and line.startswith("Code: "):
             m = _CODE.match(line)
             f.code = m.group(1) if m else None
-        for name, pattern in _SYMBOLIC_PC:
-            if getattr(f, name) is None:
-                m = pattern.match(line)
-                if m:
-                    setattr(f, name, m.group(1))
+        if line[:2] in _PC_STARTS:
+            for name, pattern in _SYMBOLIC_PC:
+                if getattr(f, name) is None:
+                    m = pattern.match(line)
+                    if m:
+                        setattr(f, name, m.group(1))
         if ":" in line[:12]:
             _registers(line, f.registers)
     if not task_found:

@@ -15,28 +15,20 @@ segment selectors such as `RIP: e030:`.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
-_MACROS = {
-    "{ADDR}": r"0x[0-9a-f]+",
-    "{PC}": r"\[<?(?:0x)?[0-9a-f]+>?\]",
-    "{FUNC}": r"([a-zA-Z0-9_]+)(?:\.|\+)",
-    "{SRC}": r"([a-zA-Z0-9\-_/.]+\.[a-z]+:[0-9]+)",
-}
-
-
-def rx(pattern: str) -> re.Pattern[str]:
-    """Compile a pattern after expanding the {PC}/{FUNC}/{SRC}/{ADDR} macros."""
-    for name, value in _MACROS.items():
-        pattern = pattern.replace(name, value)
-    return re.compile(pattern)
-
-
-# Marker inside Stack.parts: "parse a call trace from here".
-PARSE_STACK = None
-
-Extractor = Callable[[list[str]], tuple[str, int]]
+from .stack import (
+    CALL_TRACE,
+    PARSE_STACK,
+    RIP_FRAME,
+    XEN_RIP,
+    XEN_TRACE,
+    Extractor,
+    hang_frame,
+    rx,
+    stall_frame,
+)
+from .stack import MACROS as _MACROS
 
 
 @dataclass(frozen=True)
@@ -75,204 +67,6 @@ class Kind:
 
 
 # ---------------------------------------------------------------------------
-# Frame patterns shared by the formats.
-
-RIP_FRAME = rx(
-    r"(?:IP|NIP|pc |PC is at):? (?:(?:[0-9a-f]+:)?(?:{PC} +){0,2}{FUNC}|(?:[0-9]+:)?0x[0-9a-f]+"
-    r"|(?:[0-9]+:)?{PC} +\[< *\(null\)>\] +\(null\)|[0-9]+: +\(null\))"
-)
-CALL_TRACE = rx(r"Call (?:T|t)race:|Backtrace:")
-XEN_RIP = rx(r"(?:RIP|PC):\s+(?:[0-9a-f]{4}:)?(?:\[<[0-9a-f]+>\]\s*)?(?:[0-9a-f]{8,16}\s+)?(?:\S+#)?{FUNC}")
-XEN_TRACE = rx(r"Xen call trace:")
-
-# Start of a stack trace (used to stop a trace and by the corruption check).
-STACK_START = tuple(
-    re.compile(p)
-    for p in (
-        r"Call (?:T|t)race",
-        r"Allocated:",
-        r"Allocated by task [0-9]+:",
-        r"Freed:",
-        r"Freed by task [0-9]+:",
-        r"[^k] backtrace(?: \(crc [0-9a-fA-F]*\))?:",
-        r"Backtrace:",
-        r"Uninit was stored to memory at",
-        r"status: [0-9a-f]{16} badaddr: [0-9a-f]{16} cause: [0-9a-f]{16}",
-    )
-)
-RISCV_STACK_START = STACK_START[-1]
-
-# Lines that carry a frame: generic, arm verbose, arm short, Xen.
-FRAME_LINES = (
-    rx(r"^ *(?:{PC} ){0,2}{FUNC}"),
-    rx(r"^ *{PC} \(([a-zA-Z0-9_.]+)\) from {PC} \({FUNC}"),
-    rx(r"^ *([a-zA-Z0-9_.]+) from ([a-zA-Z0-9_]+)\+0x[0-9a-f]+/0x[0-9a-f]+"),
-    rx(r"^ *\[<[0-9a-f]+>\] (?:[RFSCE] )?(?:[^ #]+#)?{FUNC}"),
-)
-
-# Fault-injection stacks intermixed with a report make it unreliable.
-CORRUPTED_LINES = (rx(r"^( \[<?(?:0x)?[0-9a-f]+>?\])? should_fail(slab)?(\.[a-z0-9.]+)?\+0x"),)
-
-# Syscall wrappers stripped from guilty frames (raw names become ALT titles).
-STRIP_PREFIXES = (
-    "SYSC_",
-    "SyS_",
-    "sys_",
-    "__x64_",
-    "__ia32_",
-    "__arm64_",
-    "____sys_",
-    "___sys_",
-    "__sys_",
-    "__se_",
-    "__se_sys_",
-    "__do_sys_",
-    "compat_SYSC_",
-    "compat_SyS_",
-    "ksys_",
-)
-
-# Frames that are never guilty: report plumbing, printing, allocators,
-# locking, atomics, string/usercopy helpers, generic containers, trap entry.
-SKIP = (
-    # sanitizers and report plumbing
-    "__sanitizer", "__asan", "kasan", "hwasan", "__msan", "kmsan", "kcsan_setup_watchpoint",
-    "check_memory_region", "check_heap_object", "check_object", "read_word_at_a_time",
-    "(read|write)_once_.*nocheck", "print_address_description", "print_report",
-    "print_usage_bug", "__fortify_report",
-    # panic, traps, stack dumping, printing
-    "panic", "invalid_op", "report_bug", "fixup_bug", "do_error", "_trap$|do_trap",
-    "show_stack", "dump_stack", "walk_stack", "dump_backtrace", "warn_slowpath", "warn_alloc",
-    "warn_bogus", "__warn", "program_check_exception", "program_check_common", "print_tainted",
-    "^get_taint$", "stack_trace_consume_entry", "arch_stack_walk", "stack_trace_save", "printk",
-    "va_format", "dev_info", "dev_notice", "dev_warn", "dev_err", "dev_alert", "dev_crit",
-    "dev_emerg", "hex_dump_to_buffer", "print_hex_dump", "assertfail",
-    # allocators and page cache helpers
-    "alloc_page", "k?v?(?:m|z|c)alloc", "krealloc", "kmem_cache", "allocate_slab",
-    "__alloc_frozen_pages_noprof", "folio_(?:alloc|unlock)", "filemap_alloc_folio",
-    "__filemap_get_folio", "find_or_create_page", "do_read_cache_folio", "read_cache_page",
-    "pagecache_get_page", "grab_cache_page_write_begin", "slab_", "^kv?free$", "kfree_skb",
-    "memdup", "strdup", "strndup",
-    # locking
-    "lockdep", "lock_acquire", "lock_release", "lock_class", "mark_lock",
-    "(reacquire|mark)_held_locks", "raw_spin_rq", "spin_lock", "spin_trylock", "spin_unlock",
-    "read_lock", "read_trylock", "write_lock", "write_trylock", "read_unlock", "write_unlock",
-    "^down$", "down_read", "down_write", "down_read_trylock", "down_write_trylock",
-    "down_trylock", "up_read", "up_write", "^mutex_", "^__mutex_", "^rt_mutex_", "owner_on_cpu",
-    "osq_lock", "osq_unlock", "print_unlock", "imbalance_bug", "bh_enable", "bh_disable",
-    "(trace|lockdep)_(hard|soft)irq", "^(un)?lock_page", "lock_timer_base",
-    # atomics, refcounts, bits
-    "atomic(64)?_(dec|inc|read|set|or|xor|and|add|sub|fetch|xchg|cmpxchg|try)",
-    "(set|clear|change|test)_bit", "^refcount_", "^kref_", "ref_tracker", "seqprop_assert",
-    # string and memory helpers
-    "memcpy", "memcmp", "memset", "memchr", "memmove", "strcmp", "strncmp", "strcpy", "strlcpy",
-    "strncpy", "strscpy", "strlen", "strstr", "strnstr", "strnlen", "strchr", "string",
-    "pointer", "snprintf", "scnprintf", "kasprintf", "kvasprintf", "^crc\\d+", "crc_itu_t",
-    # user copies and might_sleep checks
-    "copy_to_user", "copy_from_user", "copy_to_iter", "copy_from_iter", "copy_page_to_iter",
-    "copy_page_from_iter", "copy_folio_to_iter", "^copyin$", "^copyout$", "put_user",
-    "get_user", "might_fault", "__might_fault", "might_sleep", "__might_resched",
-    "extract_(user|iter)_to_sg",
-    # containers
-    "list_add", "list_del", "list_replace", "list_move", "list_splice", "^rb_", "^__rb_",
-    "^klist_", "xas_(?:start|load|find)", "find_lock_entries", "rhashtable_lookup", "ida_free",
-    # workqueues, timers, completions
-    "del_timer", "flush_work", "__cancel_work_timer", "cancel_work_sync", "try_to_grab_pending",
-    "flush_workqueue", "drain_workqueue", "destroy_workqueue", "queue_work", "insert_work",
-    "__queue_delayed_work", "queue_delayed_work_on", "finish_wait", "kthread_stop",
-    "^complete$", "wait_for_completion", "__wake_up", "__timer_delete_sync",
-    "sk_stop_timer_sync", "__mod_timer",
-    # device model, USB, MMIO
-    "kobject_", "add_uevent_var", "get_device_parent", "device_add", "device_del",
-    "device_unregister", "device_destroy", "device_release", "devres_release_all",
-    "^put_device$", "device_for_each_child", "device_remove_file", "sysfs_remove",
-    "hwrng_unregister", "i2c_del_adapter", "__unregister_client", "rollback_registered",
-    "unregister_netdev", "tty_unregister_device", "dummy_urb_enqueue", "usb_kill_urb",
-    "usb_kill_anchored_urbs", "usb_control_msg", "usb_hcd_submit_urb", "usb_submit_urb",
-    "readb$", "readw$", "readl$", "readq$", "writeb$", "writew$", "writel$", "writeq$",
-    "logic_in", "logic_out",
-    # VFS
-    "^iput$", "^iput_final$", "^ihold$", "drop_nlink", "fast_dput", "dput",
-    "truncate_inode_pages_range", "cleanup_srcu_struct",
-    # arm64 fault entry, misc
-    "do_(kernel|translation)_fault", "do_mem_abort", "el1_abort", "el1h_64_sync(?:_handler)?",
-    "__phys_addr", "debug_object", "timer_is_static_object", "work_is_static_object",
-    "perf_trace", "_indirect_thunk_",
-)  # fmt: skip
-
-
-# ---------------------------------------------------------------------------
-# Frame extractors for stalls and hangs (the loop is everywhere; pick the
-# entry point or the blocking call instead of the top frame).
-
-_STALL_ANCHORS = re.compile(
-    "|".join(
-        (
-            # dispatchers and syscall entries
-            "process_one_work", "do_syscall_", "do_fast_syscall_", "sysenter_dispatch",
-            "tracesys_phase2", "el0_svc_handler", "invoke_syscall", "ret_fast_syscall",
-            "netif_receive_skb", "do_softirq", "call_timer_fn", "_run_timers",
-            "run_timer_softirq", "hrtimer_run", "run_ksoftirqd", "smpboot_thread_fn",
-            "^kthread$", "start_secondary", "cpu_startup_entry", "ret_from_fork",
-            # discriminating file and socket operations
-            "vfs_write", "vfs_read", "vfs_iter_read", "vfs_iter_write", "do_iter_read",
-            "do_iter_write", "call_read_iter", "call_write_iter", "new_sync_read",
-            "new_sync_write", "vfs_ioctl", "ksys_ioctl", "compat_ioctl", "compat_sys_ioctl",
-            "blkdev_driver_ioctl", "blkdev_ioctl", "^call_read_iter", "^call_write_iter",
-            "do_iter_readv_writev", "^call_mmap", "mmap_region", "do_mmap", "do_dentry_open",
-            "vfs_open", "^sock_sendmsg", "^sock_recvmsg", "^sock_release", "^__sock_release",
-            "^setsockopt$", "kernel_setsockopt", "sock_common_setsockopt", "^listen$",
-            "kernel_listen", "sk_common_release", "^sock_mmap", "^accept$", "kernel_accept",
-            "^sock_do_ioctl", "^sock_ioctl", "^compat_sock_ioctl", "^nfnetlink_rcv_msg",
-            "^rtnetlink_rcv_msg", "^netlink_dump", "^(sys_)?(socketpair|connect|ioctl)",
-            # page faults, task work, cross calls
-            "__do_fault", "do_page_fault", "^page_fault$", "__fput", "task_work_run",
-            "exit_to_usermode", "smp_call_function", "tasklet_action", "tasklet_hi_action",
-        )
-    )
-)  # fmt: skip
-
-
-def stall_frame(frames: list[str]) -> tuple[str, int]:
-    """Return the frame just above the first dispatcher/syscall anchor."""
-    if not frames:
-        return "", -1
-    prev, prev_idx = frames[0], 0
-    for i, frame in enumerate(frames):
-        if _STALL_ANCHORS.search(frame):
-            if "smp_call_function" in frame:
-                return "smp_call_function", i
-            return prev, prev_idx
-        prev, prev_idx = frame, i
-    return "", -1
-
-
-_HANG_BUCKETS = (
-    ("rtnl_lock", ""),
-    ("synchronize_rcu", "synchronize_rcu"),
-    ("synchronize_srcu", "synchronize_rcu"),
-    ("synchronize_net", "synchronize_rcu"),
-    ("synchronize_sched", "synchronize_rcu"),
-)
-_HANG_SKIP = (
-    "sched", "_lock", "_slowlock", "down", "rwsem", "completion", "kthread", "wait",
-    "synchronize", "context_switch", "__switch_to", "cancel_delayed_work", "rcu_barrier",
-)  # fmt: skip
-
-
-def hang_frame(frames: list[str]) -> tuple[str, int]:
-    """Bucket hung tasks on rtnl_lock / synchronize_rcu, else skip waiting frames."""
-    for i, frame in enumerate(frames):
-        for anchor, replacement in _HANG_BUCKETS:
-            if anchor in frame:
-                return (replacement or frame), i
-    for i, frame in enumerate(frames):
-        if not any(s in frame for s in _HANG_SKIP):
-            return frame, i
-    return "", -1
-
-
-# ---------------------------------------------------------------------------
 # The table.
 
 P = PARSE_STACK
@@ -282,7 +76,9 @@ _TRACE = (CALL_TRACE, P)
 
 def warning_stack(*skip: str) -> Stack:
     """WARNINGs: the trapping RIP/pc first, else the call trace."""
-    first = re.compile("(?:" + RIP_FRAME.pattern + "|--- interrupt: [0-9]+ at " + _MACROS["{FUNC}"] + ")")
+    first = re.compile(
+        "(?:" + RIP_FRAME.pattern + "|--- interrupt: [0-9]+ at " + _MACROS["{FUNC}"] + ")"
+    )
     return Stack(parts=(first, P), parts2=_TRACE, skip=skip)
 
 
@@ -291,7 +87,9 @@ def _f(title: str, fmt: str, **kw: object) -> Format:
     return Format(title=rx(title), fmt=fmt, report=rx(report) if report else None, **kw)  # type: ignore[arg-type]
 
 
-def _kind(header: str, formats: list[Format], suppress: tuple[str, ...] = (), xen: bool = False) -> Kind:
+def _kind(
+    header: str, formats: list[Format], suppress: tuple[str, ...] = (), xen: bool = False
+) -> Kind:
     sup = tuple(rx(s) for s in suppress)
     joined = re.compile("|".join(f"(?:{s.pattern})" for s in sup)) if sup else None
     return Kind(header, tuple(formats), sup, xen, joined)
@@ -308,7 +106,8 @@ KINDS: tuple[Kind, ...] = (
             _f(
                 r"BUG: KASAN:",
                 "KASAN: {0} {2} in {3}",
-                report=r"BUG: KASAN: ([a-z\-]+) in {FUNC}(?:.*\n)+?.*(Read|Write) (?:of size|at addr) (?:[0-9a-f]+)",
+                report=r"BUG: KASAN: ([a-z\-]+) in {FUNC}(?:.*\n)+?.*(Read|Write) (?:of size|at "
+                r"addr) (?:[0-9a-f]+)",
                 alt=("bad-access in {3}",),
                 stack=Stack(
                     (rx(r"BUG: KASAN: (?:[a-z\-]+) in {FUNC}"), CALL_TRACE, P),
@@ -320,9 +119,14 @@ KINDS: tuple[Kind, ...] = (
                 "KASAN: invalid-free in {1}",
                 report=_KASAN_HDR,
                 alt=("invalid-free in {1}",),
-                stack=Stack((rx(_KASAN_HDR), CALL_TRACE, P), skip=("slab_", "kfree", "vunmap", "vfree")),
+                stack=Stack(
+                    (rx(_KASAN_HDR), CALL_TRACE, P), skip=("slab_", "kfree", "vunmap", "vfree")
+                ),
             ),
-            _f(r"BUG: KASAN: ([a-z\-]+) on address(?:.*\n)+?.*(Read|Write) of size ([0-9]+)", "KASAN: {0} {1}"),
+            _f(
+                r"BUG: KASAN: ([a-z\-]+) on address(?:.*\n)+?.*(Read|Write) of size ([0-9]+)",
+                "KASAN: {0} {1}",
+            ),
             _f(r"BUG: KASAN: (.*)", "KASAN: {0}", corrupted=True),
             _f(
                 r"BUG: KMSAN: kernel-usb-infoleak",
@@ -331,8 +135,14 @@ KINDS: tuple[Kind, ...] = (
                 alt=("KMSAN origin in {2}",),
                 stack=Stack(
                     (P, rx(r"(Local variable .* created at:|Uninit was created at:)"), P),
-                    skip=("alloc_skb", "usb_submit_urb", "usb_start_wait_urb", "usb_bulk_msg",
-                          "usb_interrupt_msg", "usb_control_msg"),
+                    skip=(
+                        "alloc_skb",
+                        "usb_submit_urb",
+                        "usb_start_wait_urb",
+                        "usb_bulk_msg",
+                        "usb_interrupt_msg",
+                        "usb_control_msg",
+                    ),
                 ),
                 no_stack_trace=True,
             ),
@@ -343,12 +153,22 @@ KINDS: tuple[Kind, ...] = (
                 alt=("bad-access in {2}",),
                 stack=Stack(
                     (P, rx(r"(Local variable .* created at:|Uninit was created at:)"), P),
-                    skip=("alloc_skb", "netlink_ack", "netlink_rcv_skb", "_encrypt$",
-                          "^(?:crypto|cipher|drbg|rng)_"),
+                    skip=(
+                        "alloc_skb",
+                        "netlink_ack",
+                        "netlink_rcv_skb",
+                        "_encrypt$",
+                        "^(?:crypto|cipher|drbg|rng)_",
+                    ),
                 ),
                 no_stack_trace=True,
             ),
-            _f(r"BUG: KCSAN: data-race", "KCSAN: {0}", report=r"BUG: KCSAN: (.*)", no_stack_trace=True),
+            _f(
+                r"BUG: KCSAN: data-race",
+                "KCSAN: {0}",
+                report=r"BUG: KCSAN: (.*)",
+                no_stack_trace=True,
+            ),
             _f(r"BUG: KCSAN:", "KCSAN: {0}", report=r"BUG: KCSAN: (.*)", no_stack_trace=True),
             _f(
                 r"BUG: KFENCE: (use-after-free|out-of-bounds) (read|write) in {FUNC}",
@@ -376,22 +196,27 @@ KINDS: tuple[Kind, ...] = (
                 stack=Stack((_KFENCE_PART, P)),
             ),
             _f(
-                r"BUG: (?:unable to handle kernel paging request|unable to handle page fault for address"
+                r"BUG: (?:unable to handle kernel paging request|unable to handle page fault for "
+                r"address"
                 r"|Unable to handle kernel data access)",
                 "BUG: unable to handle kernel paging request in {0}",
                 alt=("bad-access in {0}",),
                 stack=Stack(_RIP_STACK),
             ),
             _f(
-                r"BUG: (?:unable to handle kernel NULL pointer dereference|kernel NULL pointer dereference"
+                r"BUG: (?:unable to handle kernel NULL pointer dereference|kernel NULL pointer "
+                r"dereference"
                 r"|Kernel NULL pointer dereference)",
                 "BUG: unable to handle kernel NULL pointer dereference in {0}",
                 alt=("bad-access in {0}",),
                 stack=Stack(_RIP_STACK),
             ),
             # The second half of the header is a separate printk and may be lost.
-            _f(r"BUG: (?:unable to handle kernel|Unable to handle kernel)", "BUG: unable to handle kernel",
-               corrupted=True),
+            _f(
+                r"BUG: (?:unable to handle kernel|Unable to handle kernel)",
+                "BUG: unable to handle kernel",
+                corrupted=True,
+            ),
             _f(
                 r"BUG: (spinlock|rwlock) (lockup suspected|already unlocked|recursion|cpu recursion"
                 r"|bad magic|wrong owner|wrong CPU|trylock failure on UP)",
@@ -409,24 +234,40 @@ KINDS: tuple[Kind, ...] = (
                 "BUG: still has locks held in {0}",
                 report=r"BUG: .*still has locks held!(?:.*\n)+?.*{PC} +{FUNC}",
             ),
-            _f(r"BUG: scheduling while atomic", "BUG: scheduling while atomic in {0}",
-               stack=Stack(_TRACE, skip=("schedule",))),
+            _f(
+                r"BUG: scheduling while atomic",
+                "BUG: scheduling while atomic in {0}",
+                stack=Stack(_TRACE, skip=("schedule",)),
+            ),
             _f(
                 r"BUG: lock held when returning to user space",
                 "BUG: lock held when returning to user space in {0}",
-                report=r"BUG: lock held when returning to user space(?:.*\n)+?.*leaving the kernel with "
+                report=r"BUG: lock held when returning to user space(?:.*\n)+?.*leaving the "
+                r"kernel with "
                 r"locks still held(?:.*\n)+?.*at: (?:{PC} +)?{FUNC}",
                 no_stack_trace=True,
             ),
-            _f(r"BUG: bad unlock balance detected!", "BUG: bad unlock balance in {0}",
-               stack=Stack((rx(r"{PC} +{FUNC}"), CALL_TRACE, P))),
-            _f(r"BUG: held lock freed!", "BUG: held lock freed in {0}",
-               report=r"BUG: held lock freed!(?:.*\n)+?.*{PC} +{FUNC}"),
+            _f(
+                r"BUG: bad unlock balance detected!",
+                "BUG: bad unlock balance in {0}",
+                stack=Stack((rx(r"{PC} +{FUNC}"), CALL_TRACE, P)),
+            ),
+            _f(
+                r"BUG: held lock freed!",
+                "BUG: held lock freed in {0}",
+                report=r"BUG: held lock freed!(?:.*\n)+?.*{PC} +{FUNC}",
+            ),
             _f(r"BUG: Bad rss-counter state", "BUG: Bad rss-counter state", no_stack_trace=True),
-            _f(r"BUG: non-zero nr_ptes on freeing mm", "BUG: non-zero nr_ptes on freeing mm",
-               no_stack_trace=True),
-            _f(r"BUG: non-zero nr_pmds on freeing mm", "BUG: non-zero nr_pmds on freeing mm",
-               no_stack_trace=True),
+            _f(
+                r"BUG: non-zero nr_ptes on freeing mm",
+                "BUG: non-zero nr_ptes on freeing mm",
+                no_stack_trace=True,
+            ),
+            _f(
+                r"BUG: non-zero nr_pmds on freeing mm",
+                "BUG: non-zero nr_pmds on freeing mm",
+                no_stack_trace=True,
+            ),
             # Filesystem type and block device vary between runs: keep them out.
             _f(
                 r"BUG: Dentry .* still in use",
@@ -439,24 +280,45 @@ KINDS: tuple[Kind, ...] = (
                 "BUG: Bad page {0} in {1}",
                 stack=Stack(
                     (rx(r"page last allocated"), P),
-                    skip=("(free|put|get|update|release)_page", "free_unref", "^_*folio",
-                          "truncate_inode_pages", "page_frag_free", "alloc", "vmap", "page_owner"),
+                    skip=(
+                        "(free|put|get|update|release)_page",
+                        "free_unref",
+                        "^_*folio",
+                        "truncate_inode_pages",
+                        "page_frag_free",
+                        "alloc",
+                        "vmap",
+                        "page_owner",
+                    ),
                 ),
             ),
             _f(r"BUG: Bad page map", "BUG: Bad page map"),
             _f(r"BUG: workqueue lockup", "BUG: workqueue lockup", no_stack_trace=True),
-            _f(r"BUG: sleeping function called from invalid context at (.*)",
-               "BUG: sleeping function called from invalid context in {1}", stack=Stack(_TRACE)),
+            _f(
+                r"BUG: sleeping function called from invalid context at (.*)",
+                "BUG: sleeping function called from invalid context in {1}",
+                stack=Stack(_TRACE),
+            ),
             _f(
                 r"BUG: using ([a-z_]+)\(\) in preemptible",
                 "BUG: using {0}() in preemptible code in {1}",
-                stack=Stack(_TRACE, skip=("dump_stack", "preemption", "preempt", "debug_",
-                                          "processor_id", "this_cpu")),
+                stack=Stack(
+                    _TRACE,
+                    skip=(
+                        "dump_stack",
+                        "preemption",
+                        "preempt",
+                        "debug_",
+                        "processor_id",
+                        "this_cpu",
+                    ),
+                ),
             ),
             _f(
                 r"BUG: workqueue leaked lock or atomic",
                 "BUG: workqueue leaked lock or atomic in {0}",
-                report=r"BUG: workqueue leaked lock or atomic(?:.*\n)+?.*last function: ([a-zA-Z0-9_]+)\n",
+                report=r"BUG: workqueue leaked lock or atomic(?:.*\n)+?.*last function: "
+                r"([a-zA-Z0-9_]+)\n",
                 no_stack_trace=True,
             ),
             _f(
@@ -464,9 +326,22 @@ KINDS: tuple[Kind, ...] = (
                 "memory leak in {0}",
                 stack=Stack(
                     (rx(r"backtrace(?: \(crc [0-9a-fA-F]*\))?:"), P),
-                    skip=("kmemleak", "mmap", "kmem", "slab", "alloc", "create_object", "idr_get",
-                          "list_lru_init", "kasprintf", "kvasprintf", "pcpu_create", "strdup",
-                          "strndup", "memdup"),
+                    skip=(
+                        "kmemleak",
+                        "mmap",
+                        "kmem",
+                        "slab",
+                        "alloc",
+                        "create_object",
+                        "idr_get",
+                        "list_lru_init",
+                        "kasprintf",
+                        "kvasprintf",
+                        "pcpu_create",
+                        "strdup",
+                        "strndup",
+                        "memdup",
+                    ),
                 ),
             ),
             _f(
@@ -476,46 +351,105 @@ KINDS: tuple[Kind, ...] = (
                 stack=Stack(_RIP_STACK, extractor=stall_frame),
             ),
             # arm/arm64 spelling of what x86 reports as a lockdep WARNING.
-            _f(r"BUG: Invalid wait context", "WARNING: locking bug in {0}",
-               stack=Stack(_TRACE, skip=("lock_sock", "release_sock"))),
+            _f(
+                r"BUG: Invalid wait context",
+                "WARNING: locking bug in {0}",
+                stack=Stack(_TRACE, skip=("lock_sock", "release_sock")),
+            ),
             _f(r"BUG:\s*(?:\n|$)", "BUG: corrupted", corrupted=True),
         ],
-        ("ODEBUG:", "Boot_DEBUG:", "xlog_status:", "DEBUG:", "BUG: no syscalls can create resource"),
+        (
+            "ODEBUG:",
+            "Boot_DEBUG:",
+            "xlog_status:",
+            "DEBUG:",
+            "BUG: no syscalls can create resource",
+        ),
     ),
     _kind(
         "WARNING:",
         [
-            _f(r"WARNING: .*lib/debugobjects\.c.* (?:debug_print|debug_check|at)", "WARNING: ODEBUG bug in {0}",
-               stack=warning_stack("debug_", "rcu", "hrtimer_", "timer_", "work_", "percpu_", "vunmap",
-                                   "vfree", "__free_", "debug_check", "kobject_")),
-            _f(r"WARNING: .*mm/usercopy\.c.* (?:usercopy_warn|at)", "WARNING: bad usercopy in {0}",
-               stack=warning_stack("usercopy", "__check")),
-            _f(r"WARNING: .*lib/kobject\.c.* (?:kobject_|at)", "WARNING: kobject bug in {0}",
-               stack=warning_stack("kobject_")),
-            _f(r"WARNING: .*fs/proc/generic\.c.* (?:proc_register|at)", "WARNING: proc registration bug in {0}",
-               stack=warning_stack("proc_")),
-            _f(r"WARNING: .*lib/refcount\.c.* (?:refcount_|at)", "WARNING: refcount bug in {0}",
-               stack=warning_stack("refcount", "kobject_")),
-            _f(r"WARNING: .*kernel/locking/lockdep\.c.*lock_", "WARNING: locking bug in {0}",
-               stack=warning_stack("lock_sock", "release_sock")),
-            _f(r"WARNING: .*still has locks held!", "WARNING: still has locks held in {0}",
-               report=r"WARNING: .*still has locks held!(?:.*\n)+?.*at: {FUNC}"),
-            _f(r"WARNING: Nested lock was not taken", "WARNING: nested lock was not taken in {0}",
-               stack=warning_stack()),
+            _f(
+                r"WARNING: .*lib/debugobjects\.c.* (?:debug_print|debug_check|at)",
+                "WARNING: ODEBUG bug in {0}",
+                stack=warning_stack(
+                    "debug_",
+                    "rcu",
+                    "hrtimer_",
+                    "timer_",
+                    "work_",
+                    "percpu_",
+                    "vunmap",
+                    "vfree",
+                    "__free_",
+                    "debug_check",
+                    "kobject_",
+                ),
+            ),
+            _f(
+                r"WARNING: .*mm/usercopy\.c.* (?:usercopy_warn|at)",
+                "WARNING: bad usercopy in {0}",
+                stack=warning_stack("usercopy", "__check"),
+            ),
+            _f(
+                r"WARNING: .*lib/kobject\.c.* (?:kobject_|at)",
+                "WARNING: kobject bug in {0}",
+                stack=warning_stack("kobject_"),
+            ),
+            _f(
+                r"WARNING: .*fs/proc/generic\.c.* (?:proc_register|at)",
+                "WARNING: proc registration bug in {0}",
+                stack=warning_stack("proc_"),
+            ),
+            _f(
+                r"WARNING: .*lib/refcount\.c.* (?:refcount_|at)",
+                "WARNING: refcount bug in {0}",
+                stack=warning_stack("refcount", "kobject_"),
+            ),
+            _f(
+                r"WARNING: .*kernel/locking/lockdep\.c.*lock_",
+                "WARNING: locking bug in {0}",
+                stack=warning_stack("lock_sock", "release_sock"),
+            ),
+            _f(
+                r"WARNING: .*still has locks held!",
+                "WARNING: still has locks held in {0}",
+                report=r"WARNING: .*still has locks held!(?:.*\n)+?.*at: {FUNC}",
+            ),
+            _f(
+                r"WARNING: Nested lock was not taken",
+                "WARNING: nested lock was not taken in {0}",
+                stack=warning_stack(),
+            ),
             _f(
                 r"WARNING: lock held when returning to user space",
                 "WARNING: lock held when returning to user space in {0}",
-                report=r"WARNING: lock held when returning to user space(?:.*\n)+?.*leaving the kernel with "
+                report=r"WARNING: lock held when returning to user space(?:.*\n)+?.*leaving the "
+                r"kernel with "
                 r"locks still held(?:.*\n)+?.*at: (?:{PC} +)?{FUNC}",
                 no_stack_trace=True,
             ),
-            _f(r"WARNING: .*mm/.*\.c.* k?.?malloc", "WARNING: kmalloc bug in {0}",
-               stack=warning_stack("kmalloc", "krealloc", "slab", "kmem")),
-            _f(r"WARNING: .*mm/vmalloc.c.*__vmalloc_node", "WARNING: zero-size vmalloc in {0}",
-               stack=warning_stack()),
-            _f(r"WARNING: .* usb_submit_urb", "WARNING in {0}/usb_submit_urb",
-               stack=warning_stack("usb_submit_urb", "usb_start_wait_urb", "usb_bulk_msg",
-                                   "usb_interrupt_msg", "usb_control_msg")),
+            _f(
+                r"WARNING: .*mm/.*\.c.* k?.?malloc",
+                "WARNING: kmalloc bug in {0}",
+                stack=warning_stack("kmalloc", "krealloc", "slab", "kmem"),
+            ),
+            _f(
+                r"WARNING: .*mm/vmalloc.c.*__vmalloc_node",
+                "WARNING: zero-size vmalloc in {0}",
+                stack=warning_stack(),
+            ),
+            _f(
+                r"WARNING: .* usb_submit_urb",
+                "WARNING in {0}/usb_submit_urb",
+                stack=warning_stack(
+                    "usb_submit_urb",
+                    "usb_start_wait_urb",
+                    "usb_bulk_msg",
+                    "usb_interrupt_msg",
+                    "usb_control_msg",
+                ),
+            ),
             # "WARNING: file.c:12 at func+0x1/0x2, CPU#1: comm/123" (kernels >= 6.19).
             _f(r"WARNING: {SRC} at 0x\d+, CPU#\d+", "WARNING in {1}", stack=warning_stack()),
             _f(r"WARNING: .* at {SRC} {FUNC}", "WARNING in {2}", stack=warning_stack()),
@@ -524,28 +458,42 @@ KINDS: tuple[Kind, ...] = (
             _f(
                 r"WARNING: possible circular locking dependency detected",
                 "possible deadlock in {0}",
-                report=r"WARNING: possible circular locking dependency detected(?:.*\n)+?.*is trying to acquire lock",
-                stack=Stack((_LOCKDEP_AT, _LOCKDEP_AT, P),
-                            skip=("process_one_work", "flush_workqueue", "drain_workqueue", "destroy_workqueue")),
+                report=r"WARNING: possible circular locking dependency detected(?:.*\n)+?.*is "
+                r"trying to acquire lock",
+                stack=Stack(
+                    (_LOCKDEP_AT, _LOCKDEP_AT, P),
+                    skip=(
+                        "process_one_work",
+                        "flush_workqueue",
+                        "drain_workqueue",
+                        "destroy_workqueue",
+                    ),
+                ),
             ),
             _f(
                 r"WARNING: possible irq lock inversion dependency detected",
                 "possible deadlock in {0}",
-                report=r"WARNING: possible irq lock inversion dependency detected(?:.*\n)+?.*just changed the state "
+                report=r"WARNING: possible irq lock inversion dependency detected(?:.*\n)+?.*just "
+                r"changed the state "
                 r"of lock(?:.*\n)+?.*at: (?:{PC} +)?{FUNC}",
             ),
-            _f(r"WARNING: .*-safe -> .*-unsafe lock order detected", "possible deadlock in {0}",
-               stack=Stack((rx(r"which became (?:.*) at:"), P))),
+            _f(
+                r"WARNING: .*-safe -> .*-unsafe lock order detected",
+                "possible deadlock in {0}",
+                stack=Stack((rx(r"which became (?:.*) at:"), P)),
+            ),
             _f(
                 r"WARNING: possible recursive locking detected",
                 "possible deadlock in {0}",
-                report=r"WARNING: possible recursive locking detected(?:.*\n)+?.*is trying to acquire lock"
+                report=r"WARNING: possible recursive locking detected(?:.*\n)+?.*is trying to "
+                r"acquire lock"
                 r"(?:.*\n)+?.*at: (?:{PC} +)?{FUNC}",
             ),
             _f(
                 r"WARNING: inconsistent lock state",
                 "inconsistent lock state in {1}",
-                report=r"WARNING: inconsistent lock state(?:.*\n)+?.*takes(?:.*\n)+?.*at: (?:{PC} +)?{FUNC}",
+                report=r"WARNING: inconsistent lock state(?:.*\n)+?.*takes(?:.*\n)+?.*at: (?:{PC} "
+                r"+)?{FUNC}",
                 stack=Stack(_TRACE),
             ),
             _f(
@@ -554,18 +502,36 @@ KINDS: tuple[Kind, ...] = (
                 report=r"WARNING: suspicious RCU usage(?:.*\n)+?.*?{SRC}",
                 stack=Stack(_TRACE, skip=("rcu", "kmem", "slab")),
             ),
-            _f(r"WARNING: kernel stack regs at [0-9a-f]+ in [^ ]* has bad '([^']+)' value",
-               "WARNING: kernel stack regs has bad '{0}' value", no_stack_trace=True),
-            _f(r"WARNING: kernel stack frame pointer at [0-9a-f]+ in [^ ]* has bad value",
-               "WARNING: kernel stack frame pointer has bad value", no_stack_trace=True),
-            _f(r"WARNING: bad unlock balance detected!", "WARNING: bad unlock balance in {0}",
-               stack=Stack((rx(r"{PC} +{FUNC}"), CALL_TRACE, P))),
-            _f(r"WARNING: held lock freed!", "WARNING: held lock freed in {0}",
-               report=r"WARNING: held lock freed!(?:.*\n)+?.*at:(?: {PC})? +{FUNC}"),
-            _f(r"WARNING: kernel stack regs .* has bad 'bp' value", "WARNING: kernel stack regs has bad value",
-               no_stack_trace=True),
-            _f(r"WARNING: kernel stack frame pointer .* has bad value",
-               "WARNING: kernel stack regs has bad value", no_stack_trace=True),
+            _f(
+                r"WARNING: kernel stack regs at [0-9a-f]+ in [^ ]* has bad '([^']+)' value",
+                "WARNING: kernel stack regs has bad '{0}' value",
+                no_stack_trace=True,
+            ),
+            _f(
+                r"WARNING: kernel stack frame pointer at [0-9a-f]+ in [^ ]* has bad value",
+                "WARNING: kernel stack frame pointer has bad value",
+                no_stack_trace=True,
+            ),
+            _f(
+                r"WARNING: bad unlock balance detected!",
+                "WARNING: bad unlock balance in {0}",
+                stack=Stack((rx(r"{PC} +{FUNC}"), CALL_TRACE, P)),
+            ),
+            _f(
+                r"WARNING: held lock freed!",
+                "WARNING: held lock freed in {0}",
+                report=r"WARNING: held lock freed!(?:.*\n)+?.*at:(?: {PC})? +{FUNC}",
+            ),
+            _f(
+                r"WARNING: kernel stack regs .* has bad 'bp' value",
+                "WARNING: kernel stack regs has bad value",
+                no_stack_trace=True,
+            ),
+            _f(
+                r"WARNING: kernel stack frame pointer .* has bad value",
+                "WARNING: kernel stack regs has bad value",
+                no_stack_trace=True,
+            ),
             _f(r"WARNING:\s*(?:\n|$)", "WARNING: corrupted", corrupted=True),
         ],
         (
@@ -585,20 +551,40 @@ KINDS: tuple[Kind, ...] = (
     _kind(
         "INFO:",
         [
-            _f(r"INFO: possible circular locking dependency detected", "possible deadlock in {0}",
-               report=r"INFO: possible circular locking dependency detected \](?:.*\n)+?.*is trying to acquire "
-               r"lock(?:.*\n)+?.*at: {PC} +{FUNC}"),
-            _f(r"INFO: possible irq lock inversion dependency detected", "possible deadlock in {0}",
-               report=r"INFO: possible irq lock inversion dependency detected \](?:.*\n)+?.*just changed the "
-               r"state of lock(?:.*\n)+?.*at: {PC} +{FUNC}"),
-            _f(r"INFO: SOFTIRQ-safe -> SOFTIRQ-unsafe lock order detected", "possible deadlock in {0}",
-               report=r"INFO: SOFTIRQ-safe -> SOFTIRQ-unsafe lock order detected \](?:.*\n)+?.*is trying to "
-               r"acquire(?:.*\n)+?.*at: {PC} +{FUNC}"),
-            _f(r"INFO: possible recursive locking detected", "possible deadlock in {0}",
-               report=r"INFO: possible recursive locking detected \](?:.*\n)+?.*is trying to acquire "
-               r"lock(?:.*\n)+?.*at: {PC} +{FUNC}"),
-            _f(r"INFO: inconsistent lock state", "inconsistent lock state in {0}",
-               report=r"INFO: inconsistent lock state \](?:.*\n)+?.*takes(?:.*\n)+?.*at: {PC} +{FUNC}"),
+            _f(
+                r"INFO: possible circular locking dependency detected",
+                "possible deadlock in {0}",
+                report=r"INFO: possible circular locking dependency detected \](?:.*\n)+?.*is "
+                r"trying to acquire "
+                r"lock(?:.*\n)+?.*at: {PC} +{FUNC}",
+            ),
+            _f(
+                r"INFO: possible irq lock inversion dependency detected",
+                "possible deadlock in {0}",
+                report=r"INFO: possible irq lock inversion dependency detected \](?:.*\n)+?.*just "
+                r"changed the "
+                r"state of lock(?:.*\n)+?.*at: {PC} +{FUNC}",
+            ),
+            _f(
+                r"INFO: SOFTIRQ-safe -> SOFTIRQ-unsafe lock order detected",
+                "possible deadlock in {0}",
+                report=r"INFO: SOFTIRQ-safe -> SOFTIRQ-unsafe lock order detected \](?:.*\n)"
+                r"+?.*is trying to "
+                r"acquire(?:.*\n)+?.*at: {PC} +{FUNC}",
+            ),
+            _f(
+                r"INFO: possible recursive locking detected",
+                "possible deadlock in {0}",
+                report=r"INFO: possible recursive locking detected \](?:.*\n)+?.*is trying to "
+                r"acquire "
+                r"lock(?:.*\n)+?.*at: {PC} +{FUNC}",
+            ),
+            _f(
+                r"INFO: inconsistent lock state",
+                "inconsistent lock state in {0}",
+                report=r"INFO: inconsistent lock state \](?:.*\n)+?.*takes(?:.*\n)+?.*at: {PC} "
+                r"+{FUNC}",
+            ),
             _f(
                 r"INFO: rcu_(?:preempt|sched|bh) (?:self-)?detected(?: expedited)? stall",
                 "INFO: rcu detected stall in {0}",
@@ -610,15 +596,29 @@ KINDS: tuple[Kind, ...] = (
                     extractor=stall_frame,
                 ),
             ),
-            _f(r"INFO: trying to register non-static key", "INFO: trying to register non-static key in {0}",
-               stack=Stack(_TRACE, skip=("stack", "lock", "IRQ"))),
-            _f(r"INFO: suspicious RCU usage", "INFO: suspicious RCU usage in {1}",
-               report=r"INFO: suspicious RCU usage(?:.*\n)+?.*?{SRC}",
-               stack=Stack(_TRACE, skip=("rcu", "kmem", "slab"))),
-            _f(r"INFO: task .* blocked (?:in I/O wait )?for more than [0-9]+ seconds", "INFO: task hung in {0}",
-               alt=("hang in {0}",), stack=Stack(_TRACE, extractor=hang_frame)),
-            _f(r"INFO: task .* can't die for more than .* seconds", "INFO: task can't die in {0}",
-               alt=("hang in {0}",), stack=Stack(_TRACE, skip=("schedule",))),
+            _f(
+                r"INFO: trying to register non-static key",
+                "INFO: trying to register non-static key in {0}",
+                stack=Stack(_TRACE, skip=("stack", "lock", "IRQ")),
+            ),
+            _f(
+                r"INFO: suspicious RCU usage",
+                "INFO: suspicious RCU usage in {1}",
+                report=r"INFO: suspicious RCU usage(?:.*\n)+?.*?{SRC}",
+                stack=Stack(_TRACE, skip=("rcu", "kmem", "slab")),
+            ),
+            _f(
+                r"INFO: task .*(?:\n.*)? blocked (?:in I/O wait )?for more than [0-9]+ seconds",
+                "INFO: task hung in {0}",
+                alt=("hang in {0}",),
+                stack=Stack(_TRACE, extractor=hang_frame),
+            ),
+            _f(
+                r"INFO: task .* can't die for more than .* seconds",
+                "INFO: task can't die in {0}",
+                alt=("hang in {0}",),
+                stack=Stack(_TRACE, skip=("schedule",)),
+            ),
             # Captured for corrupted old-style KASAN reports.
             _f(r"INFO: (Freed|Allocated) in (.*)", "INFO: {0} in {1}", corrupted=True),
             _f(r"INFO:\s*(?:\n|$)", "INFO: corrupted", corrupted=True),
@@ -639,7 +639,8 @@ KINDS: tuple[Kind, ...] = (
         "Unable to handle kernel",
         [
             _f(
-                r"Unable to handle kernel (paging request|NULL pointer dereference|access to user memory)",
+                r"Unable to handle kernel (paging request|NULL pointer dereference|access to user "
+                r"memory)",
                 "BUG: unable to handle kernel {0} in {1}",
                 alt=("bad-access in {1}",),
                 stack=Stack(_RIP_STACK),
@@ -649,74 +650,146 @@ KINDS: tuple[Kind, ...] = (
     _kind(
         "general protection fault",
         [
-            _f(r"general protection fault.*:", "general protection fault in {0}", alt=("bad-access in {0}",),
-               stack=Stack(_RIP_STACK))
+            _f(
+                r"general protection fault.*:",
+                "general protection fault in {0}",
+                alt=("bad-access in {0}",),
+                stack=Stack(_RIP_STACK),
+            )
         ],
         (r"general protection fault .* error:\d+ in ",),
     ),
-    _kind("stack segment: ", [_f(r"stack segment: ", "stack segment fault in {0}", stack=Stack(_RIP_STACK))]),
+    _kind(
+        "stack segment: ",
+        [_f(r"stack segment: ", "stack segment fault in {0}", stack=Stack(_RIP_STACK))],
+    ),
     _kind(
         "Kernel panic",
         [
             # The stack may be too corrupted to print a symbol or to unwind.
-            _f(r"Kernel panic - not syncing: stack-protector:", "kernel panic: stack is corrupted in {0}",
-               report=r"Kernel panic - not syncing: stack-protector: Kernel stack is corrupted in: {FUNC}",
-               no_stack_trace=True),
-            _f(r"Kernel panic - not syncing: stack-protector:", "kernel panic: stack is corrupted in {0}",
-               report=r"Kernel panic - not syncing: stack-protector: Kernel stack is corrupted in: [a-f0-9]+",
-               stack=Stack(_TRACE, skip=("stack_chk",))),
-            _f(r"Kernel panic - not syncing: corrupted stack end", "kernel panic: corrupted stack end in {0}",
-               report=r"Kernel panic - not syncing: corrupted stack end detected inside scheduler",
-               alt=("stack-overflow in {0}",),
-               stack=Stack(_TRACE, skip=("schedule", "retint_kernel"), extractor=stall_frame)),
-            _f(r"Kernel panic - not syncing: kernel stack overflow", "kernel stack overflow in {0}",
-               alt=("stack-overflow in {0}",), stack=Stack(_TRACE, skip=("bad_stack",), extractor=stall_frame)),
-            _f(r"Kernel panic - not syncing: Attempted to kill init!", "kernel panic: Attempted to kill init!"),
-            _f(r"Kernel panic - not syncing: Couldn't open N_TTY ldisc for [^ ]+ --- error -[0-9]+",
-               "kernel panic: Couldn't open N_TTY ldisc"),
+            _f(
+                r"Kernel panic - not syncing: stack-protector:",
+                "kernel panic: stack is corrupted in {0}",
+                report=r"Kernel panic - not syncing: stack-protector: Kernel stack is corrupted "
+                r"in: {FUNC}",
+                no_stack_trace=True,
+            ),
+            _f(
+                r"Kernel panic - not syncing: stack-protector:",
+                "kernel panic: stack is corrupted in {0}",
+                report=r"Kernel panic - not syncing: stack-protector: Kernel stack is corrupted "
+                r"in: [a-f0-9]+",
+                stack=Stack(_TRACE, skip=("stack_chk",)),
+            ),
+            _f(
+                r"Kernel panic - not syncing: corrupted stack end",
+                "kernel panic: corrupted stack end in {0}",
+                report=r"Kernel panic - not syncing: corrupted stack end detected inside scheduler",
+                alt=("stack-overflow in {0}",),
+                stack=Stack(_TRACE, skip=("schedule", "retint_kernel"), extractor=stall_frame),
+            ),
+            _f(
+                r"Kernel panic - not syncing: kernel stack overflow",
+                "kernel stack overflow in {0}",
+                alt=("stack-overflow in {0}",),
+                stack=Stack(_TRACE, skip=("bad_stack",), extractor=stall_frame),
+            ),
+            _f(
+                r"Kernel panic - not syncing: Attempted to kill init!",
+                "kernel panic: Attempted to kill init!",
+            ),
+            _f(
+                r"Kernel panic - not syncing: Couldn't open N_TTY ldisc for [^ ]+ --- error "
+                r"-[0-9]+",
+                "kernel panic: Couldn't open N_TTY ldisc",
+            ),
             # These follow the real report; seeing them first means it was lost.
-            _f(r"Kernel panic - not syncing: Fatal exception", "kernel panic: Fatal exception", corrupted=True),
-            _f(r"Kernel panic - not syncing: panic_on_warn set", "kernel panic: panic_on_warn set",
-               corrupted=True),
-            _f(r"Kernel panic - not syncing: hung_task: blocked tasks", "kernel panic: hung_task: blocked tasks",
-               corrupted=True),
+            _f(
+                r"Kernel panic - not syncing: Fatal exception",
+                "kernel panic: Fatal exception",
+                corrupted=True,
+            ),
+            _f(
+                r"Kernel panic - not syncing: panic_on_warn set",
+                "kernel panic: panic_on_warn set",
+                corrupted=True,
+            ),
+            _f(
+                r"Kernel panic - not syncing: hung_task: blocked tasks",
+                "kernel panic: hung_task: blocked tasks",
+                corrupted=True,
+            ),
             _f(r"Kernel panic - not syncing: (.*)", "kernel panic: {0}"),
         ],
     ),
-    _kind("PANIC: double fault", [_f(r"PANIC: double fault", "PANIC: double fault in {0}",
-                                     stack=Stack((RIP_FRAME,)))]),
+    _kind(
+        "PANIC: double fault",
+        [_f(r"PANIC: double fault", "PANIC: double fault in {0}", stack=Stack((RIP_FRAME,)))],
+    ),
     _kind(
         "rust_kernel: panicked",
         [
-            _f(r"rust_kernel: panicked", "{0} in {1}", report=r"rust_kernel: panicked at [^\n]*?\n(.+?)\n",
-               stack=Stack(_TRACE, skip=(re.escape("__rustc::rust_begin_unwind"),)))
+            _f(
+                r"rust_kernel: panicked",
+                "{0} in {1}",
+                report=r"rust_kernel: panicked at [^\n]*?\n(.+?)\n",
+                stack=Stack(_TRACE, skip=(re.escape("__rustc::rust_begin_unwind"),)),
+            )
         ],
     ),
     _kind(
         "kernel BUG",
         [
-            _f(r"kernel BUG at mm/usercopy.c", "BUG: bad usercopy in {0}",
-               stack=Stack(_TRACE, skip=("usercopy", "__check"))),
-            _f(r"kernel BUG at lib/list_debug.c", "BUG: corrupted list in {0}", alt=("bad-access in {0}",),
-               stack=Stack(_TRACE)),
+            _f(
+                r"kernel BUG at mm/usercopy.c",
+                "BUG: bad usercopy in {0}",
+                stack=Stack(_TRACE, skip=("usercopy", "__check")),
+            ),
+            _f(
+                r"kernel BUG at lib/list_debug.c",
+                "BUG: corrupted list in {0}",
+                alt=("bad-access in {0}",),
+                stack=Stack(_TRACE),
+            ),
             # skb wrappers BUG_ON their arguments: the caller is to blame.
-            _f(r"kernel BUG at (.*)", "kernel BUG in {1}", stack=Stack(_RIP_STACK, skip=("^skb_",))),
+            _f(
+                r"kernel BUG at (.*)", "kernel BUG in {1}", stack=Stack(_RIP_STACK, skip=("^skb_",))
+            ),
         ],
     ),
     _kind("Kernel BUG", [_f(r"Kernel BUG (.*)", "kernel BUG {0}")]),
     _kind("BUG kmalloc-", [_f(r"BUG kmalloc-.*: Object already free", "BUG: Object already free")]),
-    _kind("divide error:", [_f(r"divide error: ", "divide error in {0}", stack=Stack((RIP_FRAME,)))]),
-    _kind("divide_error:", [_f(r"divide_error: ", "divide error in {0}", stack=Stack((RIP_FRAME,)))]),
-    _kind("invalid opcode:", [_f(r"invalid opcode: ", "invalid opcode in {0}", stack=Stack((RIP_FRAME,)))]),
+    _kind(
+        "divide error:", [_f(r"divide error: ", "divide error in {0}", stack=Stack((RIP_FRAME,)))]
+    ),
+    _kind(
+        "divide_error:", [_f(r"divide_error: ", "divide error in {0}", stack=Stack((RIP_FRAME,)))]
+    ),
+    _kind(
+        "invalid opcode:",
+        [_f(r"invalid opcode: ", "invalid opcode in {0}", stack=Stack((RIP_FRAME,)))],
+    ),
     _kind(
         "UBSAN:",
         [
-            _f(r"UBSAN:", "UBSAN: undefined-behaviour in {0}", report=r"UBSAN: Undefined behaviour in",
-               stack=Stack(_TRACE, skip=("ubsan", "overflow"))),
-            _f(r"UBSAN: array-index-out-of-bounds in", "UBSAN: array-index-out-of-bounds in {0}",
-               alt=("bad-access in {0}",), stack=Stack(_TRACE, skip=("ubsan", "overflow"))),
-            _f(r"UBSAN:", "UBSAN: {0} in {1}", report=r"UBSAN: (.*?) in",
-               stack=Stack(_TRACE, skip=("ubsan", "overflow"))),
+            _f(
+                r"UBSAN:",
+                "UBSAN: undefined-behaviour in {0}",
+                report=r"UBSAN: Undefined behaviour in",
+                stack=Stack(_TRACE, skip=("ubsan", "overflow")),
+            ),
+            _f(
+                r"UBSAN: array-index-out-of-bounds in",
+                "UBSAN: array-index-out-of-bounds in {0}",
+                alt=("bad-access in {0}",),
+                stack=Stack(_TRACE, skip=("ubsan", "overflow")),
+            ),
+            _f(
+                r"UBSAN:",
+                "UBSAN: {0} in {1}",
+                report=r"UBSAN: (.*?) in",
+                stack=Stack(_TRACE, skip=("ubsan", "overflow")),
+            ),
         ],
     ),
     _kind(
@@ -726,61 +799,172 @@ KINDS: tuple[Kind, ...] = (
     ),
     _kind(
         "unregister_netdevice: waiting for",
-        [_f(r"unregister_netdevice: waiting for (?:.*) to become free",
-            "unregister_netdevice: waiting for DEV to become free", no_stack_trace=True)],
+        [
+            _f(
+                r"unregister_netdevice: waiting for (?:.*) to become free",
+                "unregister_netdevice: waiting for DEV to become free",
+                no_stack_trace=True,
+            )
+        ],
     ),
-    _kind("VFS: Close: file count is 0", [_f(r"VFS: Close: file count is 0",
-                                             "VFS: Close: file count is zero (use-after-free)",
-                                             no_stack_trace=True)]),
-    _kind("VFS: Busy inodes after unmount", [_f(r"VFS: Busy inodes after unmount",
-                                                "VFS: Busy inodes after unmount (use-after-free)",
-                                                no_stack_trace=True)]),
+    _kind(
+        "VFS: Close: file count is 0",
+        [
+            _f(
+                r"VFS: Close: file count is 0",
+                "VFS: Close: file count is zero (use-after-free)",
+                no_stack_trace=True,
+            )
+        ],
+    ),
+    _kind(
+        "VFS: Busy inodes after unmount",
+        [
+            _f(
+                r"VFS: Busy inodes after unmount",
+                "VFS: Busy inodes after unmount (use-after-free)",
+                no_stack_trace=True,
+            )
+        ],
+    ),
     # arm64 reports e.g. synchronous external aborts only this way.
-    _kind("Internal error:", [_f(r"Internal error:", "Internal error in {0}", alt=("bad-access in {0}",),
-                                 stack=Stack(_RIP_STACK))]),
-    _kind("Unhandled fault:", [_f(r"Unhandled fault:", "Unhandled fault in {0}", alt=("bad-access in {0}",),
-                                  stack=Stack(_RIP_STACK))]),
-    _kind("Alignment trap:", [_f(r"Alignment trap:", "Alignment trap in {0}", stack=Stack(_RIP_STACK))]),
+    _kind(
+        "Internal error:",
+        [
+            _f(
+                r"Internal error:",
+                "Internal error in {0}",
+                alt=("bad-access in {0}",),
+                stack=Stack(_RIP_STACK),
+            )
+        ],
+    ),
+    _kind(
+        "Unhandled fault:",
+        [
+            _f(
+                r"Unhandled fault:",
+                "Unhandled fault in {0}",
+                alt=("bad-access in {0}",),
+                stack=Stack(_RIP_STACK),
+            )
+        ],
+    ),
+    _kind(
+        "Alignment trap:",
+        [_f(r"Alignment trap:", "Alignment trap in {0}", stack=Stack(_RIP_STACK))],
+    ),
     # Hard lockups are NMI watchdog reports; syzkaller only sees the panic.
     _kind(
         "detected hard LOCKUP",
-        [_f(r"[Ww]atchdog detected hard LOCKUP", "BUG: hard lockup in {0}", alt=("stall in {0}",),
-            stack=Stack(_RIP_STACK, parts2=_TRACE, extractor=stall_frame))],
+        [
+            _f(
+                r"[Ww]atchdog detected hard LOCKUP",
+                "BUG: hard lockup in {0}",
+                alt=("stall in {0}",),
+                stack=Stack(_RIP_STACK, parts2=_TRACE, extractor=stall_frame),
+            )
+        ],
     ),
     _kind(
         "trusty: panic",
         [
-            _f(r"trusty: panic.* ASSERT FAILED", "trusty: ASSERT FAILED: {0}",
-               report=r"trusty: panic \(.*?\):(?: DEBUG)? ASSERT FAILED at \(.*?\): (.+)", no_stack_trace=True),
-            _f(r"trusty: panic.* ASSERT FAILED.*: *(.*)", "trusty: ASSERT FAILED: {0}", corrupted=True),
-            _f(r"trusty: panic", "trusty: panic: {0}", report=r"trusty: panic \(.*?\): (.+)", no_stack_trace=True),
+            _f(
+                r"trusty: panic.* ASSERT FAILED",
+                "trusty: ASSERT FAILED: {0}",
+                report=r"trusty: panic \(.*?\):(?: DEBUG)? ASSERT FAILED at \(.*?\): (.+)",
+                no_stack_trace=True,
+            ),
+            _f(
+                r"trusty: panic.* ASSERT FAILED.*: *(.*)",
+                "trusty: ASSERT FAILED: {0}",
+                corrupted=True,
+            ),
+            _f(
+                r"trusty: panic",
+                "trusty: panic: {0}",
+                report=r"trusty: panic \(.*?\): (.+)",
+                no_stack_trace=True,
+            ),
         ],
     ),
     _kind("SYZFAIL:", [_f(r"SYZFAIL:(.*)", "SYZFAIL:{0}", no_stack_trace=True)]),
-    _kind("SYZFATAL:", [_f(r"SYZFATAL:(.*)()", "SYZFATAL:{0}", alt=("SYZFATAL{1}",), no_stack_trace=True)]),
+    _kind(
+        "SYZFATAL:",
+        [_f(r"SYZFATAL:(.*)()", "SYZFATAL:{0}", alt=("SYZFATAL{1}",), no_stack_trace=True)],
+    ),
     # --- Xen hypervisor, "(XEN) " lines only -------------------------------
-    _kind("Xen BUG at", [_f(r"Xen BUG at {SRC}", "Xen BUG in {1}", stack=Stack((XEN_RIP, XEN_TRACE, P),
-                                                                                    parts2=(XEN_TRACE, P)))],
-          xen=True),
-    _kind("Assertion '", [_f(r"Assertion '.*' failed at {SRC}", "Xen assertion failure in {1}",
-                             stack=Stack((XEN_RIP, XEN_TRACE, P), parts2=(XEN_TRACE, P)))], xen=True),
-    _kind("Xen WARN at", [_f(r"Xen WARN at {SRC}", "Xen WARN in {1}",
-                             stack=Stack((XEN_RIP, XEN_TRACE, P), parts2=(XEN_TRACE, P)))], xen=True),
+    _kind(
+        "Xen BUG at",
+        [
+            _f(
+                r"Xen BUG at {SRC}",
+                "Xen BUG in {1}",
+                stack=Stack((XEN_RIP, XEN_TRACE, P), parts2=(XEN_TRACE, P)),
+            )
+        ],
+        xen=True,
+    ),
+    _kind(
+        "Assertion '",
+        [
+            _f(
+                r"Assertion '.*' failed at {SRC}",
+                "Xen assertion failure in {1}",
+                stack=Stack((XEN_RIP, XEN_TRACE, P), parts2=(XEN_TRACE, P)),
+            )
+        ],
+        xen=True,
+    ),
+    _kind(
+        "Xen WARN at",
+        [
+            _f(
+                r"Xen WARN at {SRC}",
+                "Xen WARN in {1}",
+                stack=Stack((XEN_RIP, XEN_TRACE, P), parts2=(XEN_TRACE, P)),
+            )
+        ],
+        xen=True,
+    ),
     _kind(
         "----[ Xen-",
         [
             # A fatal trap: registers and trace first, the panic message last.
-            _f(r"----\[ Xen-[^\n]*\n(?:.*\n)*?Panic on CPU \d+:\n(.+)", "Xen panic: {0} in {1}",
-               stack=Stack((XEN_RIP, XEN_TRACE, P), parts2=(XEN_TRACE, P))),
-            _f(r"----\[ Xen-", "Xen crash in {0}", stack=Stack((XEN_RIP, XEN_TRACE, P), parts2=(XEN_TRACE, P))),
+            _f(
+                r"----\[ Xen-[^\n]*\n(?:.*\n)*?Panic on CPU \d+:\n(.+)",
+                "Xen panic: {0} in {1}",
+                stack=Stack((XEN_RIP, XEN_TRACE, P), parts2=(XEN_TRACE, P)),
+            ),
+            _f(
+                r"----\[ Xen-",
+                "Xen crash in {0}",
+                stack=Stack((XEN_RIP, XEN_TRACE, P), parts2=(XEN_TRACE, P)),
+            ),
         ],
         xen=True,
     ),
-    _kind("Panic on CPU", [_f(r"Panic on CPU \d+:", "Xen panic: {0}", report=r"Panic on CPU \d+:\n(.+)",
-                              no_stack_trace=True)], xen=True),
-    _kind("Dom0 crashed", [_f(r"Dom0 crashed", "Xen: Dom0 crashed", no_stack_trace=True)], xen=True),
-    _kind("Domain 0 crashed", [_f(r"Domain 0 crashed", "Xen: Dom0 crashed", no_stack_trace=True)], xen=True),
-)  # fmt: skip
+    _kind(
+        "Panic on CPU",
+        [
+            _f(
+                r"Panic on CPU \d+:",
+                "Xen panic: {0}",
+                report=r"Panic on CPU \d+:\n(.+)",
+                no_stack_trace=True,
+            )
+        ],
+        xen=True,
+    ),
+    _kind(
+        "Dom0 crashed", [_f(r"Dom0 crashed", "Xen: Dom0 crashed", no_stack_trace=True)], xen=True
+    ),
+    _kind(
+        "Domain 0 crashed",
+        [_f(r"Domain 0 crashed", "Xen: Dom0 crashed", no_stack_trace=True)],
+        xen=True,
+    ),
+)
 
 # Headers that continue the report in progress instead of starting a new one.
 FOLLOW_UPS = re.compile(
@@ -789,9 +973,37 @@ FOLLOW_UPS = re.compile(
 )
 # Lines that end a report's description without being reports themselves.
 INFO_WITH_STACK = re.compile(
-    r"vmalloc: allocation failure:|FAULT_INJECTION: forcing a failure|FAULT_FLAG_ALLOW_RETRY missing"
+    r"vmalloc: allocation failure:|FAULT_INJECTION: forcing a failure|FAULT_FLAG_ALLOW_RETRY "
+    r"missing"
 )
 # "Hardware Dom0 crashed" is recorded on the preceding Linux report.
 DOM0_CRASHED = re.compile(r"Dom0 crashed|Domain 0 crashed")
 
 PANIC_MARK = "Kernel panic - not syncing"
+
+# Substrings searched for in the whole log (one str.find pass each); every
+# header contains one, and a line holding a trigger is then checked against
+# the full header list.  Fewer, shared triggers mean fewer passes.
+TRIGGERS = (
+    "BUG",
+    "WARN",
+    "INFO:",
+    "to handle kernel",
+    "protection fault",
+    "segment: ",
+    "anic",
+    "PANIC: double",
+    "error:",
+    "invalid opcode:",
+    "UBSAN:",
+    "Booting the kernel.",
+    "unregister_netdevice: waiting",
+    "VFS: ",
+    "Unhandled fault:",
+    "Alignment trap:",
+    "SYZF",
+    "Assertion '",
+    "----[ Xen-",
+    "hard LOCKUP",
+    "crashed",
+)

@@ -22,7 +22,8 @@ _GENERIC = re.compile(
     r"(?:\s+\((?P<tag>[A-Z]{1,3})\))?\s*$"
 )
 _ARM = re.compile(
-    r"^\s*(?:\[<(?P<a1>[0-9a-f]+)>\] \()?(?P<f1>[A-Za-z0-9_.]+)(?:\+0x(?P<o1>[0-9a-f]+)/0x(?P<s1>[0-9a-f]+))?"
+    r"^\s*(?:\[<(?P<a1>[0-9a-f]+)>\] \()?(?P<f1>[A-Za-z0-9_.]+)(?:\+0x(?P<o1>[0-9a-f]+)/0x"
+    r"(?P<s1>[0-9a-f]+))?"
     r"(?: \[(?P<m1>[^\]\s]+)\])?\)? from (?:\[<(?P<a2>[0-9a-f]+)>\] \()?(?P<f2>[A-Za-z0-9_.]+)"
     r"\+0x(?P<o2>[0-9a-f]+)/0x(?P<s2>[0-9a-f]+)(?: \[(?P<m2>[^\]\s]+)\])?\)?\s*$"
 )
@@ -30,12 +31,15 @@ _XEN = re.compile(
     r"^\s*\[<(?P<addr>[0-9a-f]+)>\] (?:(?P<tag>[RFSCE]) )?(?:[^\s#]+#)?(?P<func>[A-Za-z0-9_.]+)"
     r"\+0x(?P<off>[0-9a-f]+)/0x(?P<size>[0-9a-f]+)(?: \((?P<tag2>PC|LR)\))?\s*$"
 )
-_INLINE = re.compile(r"^\s*(?P<func>[A-Za-z0-9_.]+) (?P<file>\S+):(?P<line>\d+)(?::\d+)? \[inline\]\s*$")
+_INLINE = re.compile(
+    r"^\s*(?P<func>[A-Za-z0-9_.]+) (?P<file>\S+):(?P<line>\d+)(?::\d+)? \[inline\]\s*$"
+)
 _START = re.compile(r"(?:Call (?:T|t)race:|Backtrace:|Xen call trace:)(?P<rest>.*)$")
 # Lines that may sit inside a trace without ending it.
 _MARKER = re.compile(
-    r"^\s*(?:</?(?:TASK|IRQ|NMI|EOI|SOFTIRQ|#DF|#MC|DB|VE)>|Exception stack\(.*|[0-9a-f]{3,4}:(?:\s+[0-9a-f]{8})*\s*"
-    r"|--- interrupt: .*|\s*)$"
+    r"^\s*(?:</?(?:TASK|IRQ|NMI|EOI|SOFTIRQ|#DF|#MC|DB|VE)>|Exception stack\(.*"
+    r"|[0-9a-f]{3,4}:(?:\s+[0-9a-f]{8})*\s*|--- interrupt: .*"
+    r"|(?:(?:r\d+|fp|ip|sp|lr|pc):[0-9a-f]{8}\s*)+|\s*)$"
 )
 
 
@@ -69,7 +73,11 @@ def parse_line(line: str) -> list[Frame] | None:
     if m:
         return [
             Frame(
-                m["func"], _int(m["off"]), _int(m["size"]), address=m["addr"], tag=m["tag"] or m["tag2"]
+                m["func"],
+                _int(m["off"]),
+                _int(m["size"]),
+                address=m["addr"],
+                tag=m["tag"] or m["tag2"],
             )
         ]
     return None
@@ -91,7 +99,9 @@ def parse_trace(lines: list[str]) -> list[Frame]:
                 continue
         m = _INLINE.match(line)
         if m:
-            pending_inline.append({"function": m["func"], "file": m["file"], "line": int(m["line"])})
+            pending_inline.append(
+                {"function": m["func"], "file": m["file"], "line": int(m["line"])}
+            )
             continue
         parsed = parse_line(line)
         if parsed is None:

@@ -55,7 +55,9 @@ def parse_strict(text: str) -> list[Report]:
     if not hits:
         return []
     hits_at = {h.start: h for h in hits}
-    panics = sorted(_find_all(text, F.PANIC_MARK) + [h.start for h in hits if h.kind.xen and _is_fatal_xen(h)])
+    panics = sorted(
+        _find_all(text, F.PANIC_MARK) + [h.start for h in hits if h.kind.xen and _is_fatal_xen(h)]
+    )
     banners = _banners(text)
     reports: list[Report] = []
     last: dict[bool, tuple[Report, segment.Region] | None] = {False: None, True: None}
@@ -74,12 +76,18 @@ def parse_strict(text: str) -> list[Report]:
             if F.PANIC_MARK in hit.line or _XEN_PANIC.search(hit.line):
                 prev[0].notes.append(P.split(hit.line)[1])
             continue
-        region = segment.build_region(text, hit, hits_at, floor)
+        extra = segment.EXTRA_LINES if segment.per_task(hit) else 0
+        region = segment.build_region(text, hit, hits_at, floor, extra)
         consumed |= region.consumed
-        rep = _make_report(text, region, panics, banners)
+        rep, fmt = _make_report(text, region, panics, banners)
+        if rep.corrupted and not extra and rep.corrupted_reason in T.STACK_REASONS:
+            # Like syzkaller, look past the next report before calling it truncated.
+            wide = segment.build_region(text, hit, hits_at, floor)
+            reason = T.check_corrupted(rep.title, "\n".join(wide.full) + "\n", fmt)
+            rep.corrupted, rep.corrupted_reason = bool(reason), reason
         reports.append(rep)
         last[hit.kind.xen] = (rep, region)
-        floor = region.end if region.end < hit.start else hit.end
+        floor = max(floor, region.end)
     return reports
 
 
@@ -98,7 +106,9 @@ def _follows(text: str, prev: segment.Region, hit: segment.Hit) -> bool:
     return text.count("\n", prev.end, hit.start) <= segment.FOLLOW_GAP_LINES
 
 
-def _make_report(text: str, region: segment.Region, panics: list[int], banners: list[tuple[int, str]]) -> Report:
+def _make_report(
+    text: str, region: segment.Region, panics: list[int], banners: list[tuple[int, str]]
+) -> tuple[Report, F.Format | None]:
     hit = region.hit
     full = "\n".join(region.full) + "\n"
     desc = T.describe(full if region.per_task else "\n".join(region.body) + "\n", hit.kind)
@@ -141,7 +151,7 @@ def _make_report(text: str, region: segment.Region, panics: list[int], banners: 
     if region.panic_line:
         rep.notes.append(region.panic_line)
     _complete_top_frame(rep)
-    return rep
+    return rep, desc.fmt
 
 
 def _complete_top_frame(rep: Report) -> None:

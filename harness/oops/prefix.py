@@ -18,7 +18,7 @@ XEN = "xen"
 # optional "[T12]"/"[C1]" caller id.  Only a timestamped line has a context.
 _LINUX = re.compile(
     r"(?:\*\* \d+ printk messages dropped \*\* )?(?:.* login: )?(?:<\d+>)?"
-    r"\[ *\d+\.\d+\](\[ *[CT]\d+\])? "
+    r"\[ *(\d+\.\d+)\](\[ *[CT]\d+\])? "
 )
 _LEVEL_ONLY = re.compile(r"<\d>(?!\[)")
 _XEN = re.compile(r"\(XEN\) (?:\[[ \d.]+\] )?")
@@ -28,37 +28,27 @@ TASK_CONTEXT = re.compile(r"\[ *T\d+\]")
 CPU_CONTEXT = re.compile(r"\[ *C\d+\]")
 
 
-def split(line: str) -> tuple[str, str]:
-    """Return (context, line without prefix) for one console line."""
+def split_stamped(line: str) -> tuple[str, str, float | None]:
+    """Return (context, line without prefix, printk time or None)."""
     first = line[:1]
     if first == "[" or first == "<" or first == "*" or "login: " in line:
         m = _LINUX.match(line)
         if m:
-            return (m.group(1) or CONSOLE), line[m.end() :]
+            return (m.group(2) or CONSOLE), line[m.end() :], float(m.group(1))
         if first == "<":
             m = _LEVEL_ONLY.match(line)
             if m:
-                return "", line[m.end() :]
+                return "", line[m.end() :], None
     elif first == "(" and line.startswith("(XEN)"):
         m = _XEN.match(line)
-        return XEN, line[m.end() :] if m else line[5:].lstrip()
-    return "", line
+        return XEN, line[m.end() :] if m else line[5:].lstrip(), None
+    return "", line, None
 
 
-_STAMP = re.compile(r"(?:<\d+>)?\[ *(\d+\.\d+)\]")
-
-
-def timestamp(line: str) -> float | None:
-    """printk time of a line in seconds, if it has one."""
-    if line[:1] not in ("[", "<"):
-        return None
-    m = _STAMP.match(line)
-    return float(m.group(1)) if m else None
-
-
-def context_of(line: str) -> str:
-    """Return only the context of a console line."""
-    return split(line)[0]
+def split(line: str) -> tuple[str, str]:
+    """Return (context, line without prefix) for one console line."""
+    ctx, stripped, _ = split_stamped(line)
+    return ctx, stripped
 
 
 def is_questionable(stripped: str, context: str) -> bool:

@@ -1,7 +1,8 @@
 """Find oops headers in a console log and cut out the lines of each report.
 
-Scanning is done with `str.find` per header (C speed), so clean megabytes
-cost almost nothing; only lines around a hit are split and prefix-parsed.
+Scanning is done with `str.find` per trigger substring (C speed), so clean
+megabytes cost almost nothing; only lines around a hit are split and
+prefix-parsed, and only a bounded number of them per report.
 """
 
 from __future__ import annotations
@@ -34,11 +35,12 @@ class Hit:
 
 @dataclass
 class Region:
-    """The lines that make up one report.
+    """The lines that make up one report (console prefixes stripped).
 
-    `body` is what the report shows (it stops at the next report); `full`
-    continues a little further, like syzkaller, for title extraction in
-    per-task (`[T123]`) logs and for the truncation check.
+    `display` is what the report shows: the oops itself, x86 `? func` frames
+    included.  `body` is syzkaller's description text, which runs on to the
+    next report header; `full` goes a little further still, for per-task
+    (`[T123]`) logs and for the truncation check.
     """
 
     hit: Hit
@@ -85,13 +87,6 @@ def _classify(line: str, context: str) -> F.Kind | None:
     return None
 
 
-def _headers() -> tuple[str, ...]:
-    return tuple(dict.fromkeys(k.header for k in F.KINDS))
-
-
-_HEADERS = _headers()
-
-
 def _replayed(text: str, end: int) -> bool:
     """A line cut short and printed again: the next line says so."""
     return text.startswith(REPLAY, end + 1) or text.startswith(REPLAY, end + 2)
@@ -100,13 +95,11 @@ def _replayed(text: str, end: int) -> bool:
 def find_hits(text: str) -> list[Hit]:
     """All header lines of the log, in order (at most one kind per line)."""
     starts: set[int] = set()
-    for header in _HEADERS:
-        pos = text.find(header)
+    for trigger in F.TRIGGERS:
+        pos = text.find(trigger)
         while pos >= 0:
-            line_start = text.rfind("\n", 0, pos) + 1
-            starts.add(line_start)
-            end = _line_end(text, pos)
-            pos = text.find(header, end)
+            starts.add(text.rfind("\n", 0, pos) + 1)
+            pos = text.find(trigger, _line_end(text, pos))
     hits = []
     for start in sorted(starts):
         end = _line_end(text, start)
@@ -215,7 +208,11 @@ def build_region(
         if not is_first and not cut:
             if other is not None and _ends_report(other, first):
                 cut = True
-            elif console and F.INFO_WITH_STACK.search(line):
+            elif (
+                console
+                and ("ailure" in line or "FAULT_FLAG" in line)
+                and F.INFO_WITH_STACK.search(line)
+            ):
                 cut = True
         if cut:
             extra -= 1
@@ -230,6 +227,8 @@ def build_region(
             continue
         if display.done and not cut:
             after_display += 1
+            if after_display > FOLLOW_GAP_LINES:
+                break  # well past the end of the oops: nothing more to learn
         text_lines += 1
         if not is_first:
             if "Disabling lock debugging due to kernel taint" in line:
@@ -237,7 +236,8 @@ def build_region(
             if "Sending NMI from CPU" in line:
                 cpu_traceback = True
             elif text_lines > _min_lines(first) and (
-                F.PANIC_MARK in line or "WARNING: possible circular locking dependency detected" in line
+                F.PANIC_MARK in line
+                or "WARNING: possible circular locking dependency detected" in line
             ):
                 if F.PANIC_MARK in line and not cut and after_display <= FOLLOW_GAP_LINES:
                     region.consumed.add(start)
@@ -254,7 +254,9 @@ def build_region(
         if shown:
             region.display.append(stripped)
             region.end = end
-        if first.kind.xen and (stripped.startswith("Reboot in ") or stripped.startswith("Manual reset required")):
+        if first.kind.xen and (
+            stripped.startswith("Reboot in ") or stripped.startswith("Manual reset required")
+        ):
             break
         if len(region.body) >= MAX_TEXT_LINES:
             break

@@ -167,4 +167,6 @@ def symbolize(
             continue
         func, file, line = chain[-1]
         frame.file, frame.line = _clean(file, strip), line
-        frame.inlined = [{"function": f, "file": _clean(p, strip), "line": n} for f, p, n in chain[:-1]]
+        frame.inlined = [
+            {"function": f, "file": _clean(p, strip), "line": n} for f, p, n in chain[:-1]
+        ]

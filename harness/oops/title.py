@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 
 from . import formats as F
+from . import stack as S
 from .demangle import demangle
 
 CORRUPTED_NO_FRAMES = "extracted no frames"
@@ -28,14 +29,14 @@ class Description:
     fmt: F.Format | None = None
 
 
-@lru_cache(maxsize=None)
+@cache
 def _skip_re(extra: tuple[str, ...]) -> re.Pattern[str]:
-    return re.compile("|".join(F.SKIP + extra))
+    return re.compile("|".join(S.SKIP + extra))
 
 
 def _strip_prefix(frame: str) -> str:
     best = frame
-    for prefix in F.STRIP_PREFIXES:
+    for prefix in S.STRIP_PREFIXES:
         if frame.startswith(prefix) and len(frame) - len(prefix) < len(best):
             best = frame[len(prefix) :]
     return best
@@ -54,8 +55,17 @@ def _matches_any(line: str, patterns: tuple[re.Pattern[str], ...]) -> bool:
     return any(p.search(line) for p in patterns)
 
 
+_STACK_START_ANY = re.compile(
+    "|".join(f"(?:{p.pattern})" for p in S.STACK_START) + "|Xen call trace:"
+)
+
+
+def _corrupted_line(line: str) -> bool:
+    return "should_fail" in line and _matches_any(line, S.CORRUPTED_LINES)
+
+
 def _frame_match(line: str) -> re.Match[str] | None:
-    for pattern in F.FRAME_LINES:
+    for pattern in S.FRAME_LINES:
         m = pattern.search(line)
         if m:
             return m
@@ -76,7 +86,7 @@ def _extract_impl(
     pos = 0
     idx = 0
     while True:
-        if idx == len(parts) or (parts[idx] is F.PARSE_STACK and traces > 0):
+        if idx == len(parts) or (parts[idx] is S.PARSE_STACK and traces > 0):
             key = pick(raw)
             if not key[0]:
                 key, ok = ("corrupted", "corrupted"), False
@@ -85,16 +95,16 @@ def _extract_impl(
         if idx == len(parts):
             break
         part = parts[idx]
-        if part is F.PARSE_STACK:
+        if part is S.PARSE_STACK:
             traces += 1
             nxt = parts[idx + 1] if idx + 1 < len(parts) else None
             while pos < len(lines):
                 line = lines[pos]
                 pos += 1
-                if _matches_any(line, F.CORRUPTED_LINES):
+                if _corrupted_line(line):
                     ok = False
                     break
-                if _matches_any(line, F.STACK_START) or "Xen call trace:" in line:
+                if _STACK_START_ANY.search(line):
                     break
                 if nxt is not None:
                     m = nxt.search(line)
@@ -109,7 +119,7 @@ def _extract_impl(
             while pos < len(lines):
                 line = lines[pos]
                 pos += 1
-                if _matches_any(line, F.CORRUPTED_LINES):
+                if _corrupted_line(line):
                     ok = False
                     break
                 m = part.search(line)
@@ -150,8 +160,8 @@ def _fmt(template: str, args: list[str]) -> str:
 def _partial_args(prefix: list[str], frames: list[tuple[str, str]]) -> list[list[str]]:
     """Raw and partially stripped frame variants, which become ALT titles."""
     out = []
-    for i in range(len(F.STRIP_PREFIXES) + 1):
-        strip = "" if i == 0 else F.STRIP_PREFIXES[i - 1]
+    for i in range(len(S.STRIP_PREFIXES) + 1):
+        strip = "" if i == 0 else S.STRIP_PREFIXES[i - 1]
         add = i == 0
         row = []
         for _, raw in frames:
@@ -213,6 +223,7 @@ def describe(report: str, kind: F.Kind) -> Description:
 
 
 _TIMESTAMP = re.compile(r"\[ *[0-9]+\.[0-9]+\]")
+STACK_REASONS = ("call trace is missed", "no frames in a stack trace", "no stack trace in report")
 
 
 def check_corrupted(title: str, report: str, fmt: F.Format | None) -> str:
@@ -222,7 +233,7 @@ def check_corrupted(title: str, report: str, fmt: F.Format | None) -> str:
     if fmt is None or fmt.no_stack_trace:
         return ""
     has_stack = False
-    for key in F.STACK_START:
+    for key in S.STACK_START:
         m = key.search(report)
         if m is None:
             continue
@@ -231,13 +242,13 @@ def check_corrupted(title: str, report: str, fmt: F.Format | None) -> str:
             return "call trace is missed"
         corrupted = True
         for line in rest[1:16]:
-            if _matches_any(line, F.STACK_START):
+            if _matches_any(line, S.STACK_START):
                 break
             if "(stack is not available)" in line or _frame_match(line):
                 has_stack = True
                 corrupted = False
                 break
-        if key is not F.RISCV_STACK_START and corrupted:
+        if key is not S.RISCV_STACK_START and corrupted:
             return "no frames in a stack trace"
     if not has_stack:
         return "no stack trace in report"
@@ -297,13 +308,20 @@ _TYPES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("KFENCE-USE-AFTER-FREE-WRITE", ("KFENCE: use-after-free write",)),
     ("KFENCE-USE-AFTER-FREE-READ", ("KFENCE: use-after-free read", "KFENCE: use-after-free")),
     ("KFENCE-WRITE", ("KFENCE: invalid write", "KFENCE: out-of-bounds write")),
-    ("KFENCE-READ", ("KFENCE: invalid read", "KFENCE: out-of-bounds read", "KFENCE: out-of-bounds")),
+    (
+        "KFENCE-READ",
+        ("KFENCE: invalid read", "KFENCE: out-of-bounds read", "KFENCE: out-of-bounds"),
+    ),
     ("KFENCE-MEMORY-CORRUPTION", ("KFENCE: memory corruption",)),
     ("KFENCE-INVALID-FREE", ("KFENCE: invalid free",)),
     ("KMSAN-UNINIT-VALUE", ("KMSAN: uninit-value",)),
     (
         "KMSAN-USE-AFTER-FREE-READ",
-        ("KMSAN: kernel-infoleak-after-free", "KMSAN: kernel-usb-infoleak-after-free", "KMSAN: use-after-free"),
+        (
+            "KMSAN: kernel-infoleak-after-free",
+            "KMSAN: kernel-usb-infoleak-after-free",
+            "KMSAN: use-after-free",
+        ),
     ),
     ("KMSAN-INFO-LEAK", ("KMSAN: kernel-infoleak", "KMSAN: kernel-usb-infoleak")),
     ("KASAN-NULL-POINTER-DEREFERENCE-WRITE", ("KASAN: null-ptr-deref Write",)),
@@ -313,21 +331,39 @@ _TYPES: tuple[tuple[str, tuple[str, ...]], ...] = (
         "KASAN-WRITE",
         tuple(
             f"KASAN: {k} Write"
-            for k in ("global-out-of-bounds", "out-of-bounds", "slab-out-of-bounds", "stack-out-of-bounds",
-                      "user-memory-access", "vmalloc-out-of-bounds", "wild-memory-access")
+            for k in (
+                "global-out-of-bounds",
+                "out-of-bounds",
+                "slab-out-of-bounds",
+                "stack-out-of-bounds",
+                "user-memory-access",
+                "vmalloc-out-of-bounds",
+                "wild-memory-access",
+            )
         ),
     ),
     (
         "KASAN-READ",
         (
-            "KASAN: global-out-of-bounds Read", "KASAN: invalid-access Read", "KASAN: out-of-bounds Read",
-            "KASAN: slab-out-of-bounds Read", "KASAN: slab-out-of-bounds", "KASAN: stack-out-of-bounds Read",
-            "KASAN: stack-out-of-bounds", "KASAN: unknown-crash Read", "KASAN: user-memory-access Read",
-            "KASAN: vmalloc-out-of-bounds Read", "KASAN: wild-memory-access Read", "KASAN: wild-memory-access",
+            "KASAN: global-out-of-bounds Read",
+            "KASAN: invalid-access Read",
+            "KASAN: out-of-bounds Read",
+            "KASAN: slab-out-of-bounds Read",
+            "KASAN: slab-out-of-bounds",
+            "KASAN: stack-out-of-bounds Read",
+            "KASAN: stack-out-of-bounds",
+            "KASAN: unknown-crash Read",
+            "KASAN: user-memory-access Read",
+            "KASAN: vmalloc-out-of-bounds Read",
+            "KASAN: wild-memory-access Read",
+            "KASAN: wild-memory-access",
         ),
     ),
     ("KASAN-INVALID-FREE", ("KASAN: double-free or invalid-free", "KASAN: invalid-free")),
-    ("KASAN-USE-AFTER-FREE-WRITE", ("KASAN: slab-use-after-free Write", "KASAN: use-after-free Write")),
+    (
+        "KASAN-USE-AFTER-FREE-WRITE",
+        ("KASAN: slab-use-after-free Write", "KASAN: use-after-free Write"),
+    ),
     (
         "KASAN-USE-AFTER-FREE-READ",
         ("KASAN: slab-use-after-free Read", "KASAN: use-after-free Read", "KASAN: use-after-free"),
@@ -340,33 +376,76 @@ _TYPES: tuple[tuple[str, tuple[str, ...]], ...] = (
     (
         "LOCKDEP",
         (
-            "BUG: bad unlock balance in", "BUG: held lock freed in", "BUG: rwlock", "BUG: spinlock",
-            "BUG: still has locks held in", "BUG: using", "WARNING: bad unlock balance in",
-            "WARNING: held lock freed in", "WARNING: lock held", "WARNING: locking bug in",
-            "WARNING: nested lock was not taken in", "WARNING: still has locks held in",
-            "WARNING: suspicious RCU usage in", "inconsistent lock state in", "possible deadlock in",
+            "BUG: bad unlock balance in",
+            "BUG: held lock freed in",
+            "BUG: rwlock",
+            "BUG: spinlock",
+            "BUG: still has locks held in",
+            "BUG: using",
+            "WARNING: bad unlock balance in",
+            "WARNING: held lock freed in",
+            "WARNING: lock held",
+            "WARNING: locking bug in",
+            "WARNING: nested lock was not taken in",
+            "WARNING: still has locks held in",
+            "WARNING: suspicious RCU usage in",
+            "inconsistent lock state in",
+            "possible deadlock in",
         ),
     ),
-    ("ATOMIC_SLEEP", ("BUG: scheduling while atomic in", "BUG: sleeping function called from invalid context in")),
+    (
+        "ATOMIC_SLEEP",
+        (
+            "BUG: scheduling while atomic in",
+            "BUG: sleeping function called from invalid context in",
+        ),
+    ),
     ("LEAK", ("memory leak in",)),
     ("BUG", ("BUG: bad usercopy in", "kernel BUG", "Xen BUG", "Xen assertion failure")),
     ("WARNING", ("WARNING in", "Xen WARN")),
     (
         "UNKNOWN",
-        ("BUG: stack guard page was hit in", "WARNING: corrupted", "WARNING: kernel stack frame pointer has bad value",
-         "WARNING: kernel stack regs has bad"),
+        (
+            "BUG: stack guard page was hit in",
+            "WARNING: corrupted",
+            "WARNING: kernel stack frame pointer has bad value",
+            "WARNING: kernel stack regs has bad",
+        ),
     ),
-    ("HANG", ("BUG: soft lockup in", "BUG: hard lockup in", "INFO: rcu detected stall in", "INFO: task can't die in",
-              "INFO: task hung in")),
+    (
+        "HANG",
+        (
+            "BUG: soft lockup in",
+            "BUG: hard lockup in",
+            "INFO: rcu detected stall in",
+            "INFO: task can't die in",
+            "INFO: task hung in",
+        ),
+    ),
     (
         "DoS",
         (
-            "Alignment trap in", "BUG: Object already free", "Internal error in", "PANIC: double fault",
-            "Unhandled fault in", "VFS: Busy inodes after unmount (use-after-free)",
-            "VFS: Close: file count is zero (use-after-free)", "divide error in", "general protection fault in",
-            "go runtime error", "invalid opcode in", "kernel panic:", "kernel stack overflow", "panic:",
-            "rust_kernel panicked", "stack segment fault in", "trusty:",
-            "unregister_netdevice: waiting for DEV to become free", "Xen panic", "Xen crash", "Xen: Dom0 crashed",
+            "Alignment trap in",
+            "BUG: Object already free",
+            "Internal error in",
+            "PANIC: double fault",
+            "Unhandled fault in",
+            "VFS: Busy inodes after unmount (use-after-free)",
+            "VFS: Close: file count is zero (use-after-free)",
+            "divide error in",
+            "general protection fault in",
+            "go runtime error",
+            "invalid opcode in",
+            "kernel panic:",
+            "kernel stack overflow",
+            "panic:",
+            "rust_kernel panicked",
+            "stack segment fault in",
+            "trusty:",
+            "unregister_netdevice: waiting for DEV to become free",
+            "Xen panic",
+            "Xen crash",
+            "Xen: Dom0 crashed",
         ),
     ),
     ("REBOOT", ("unexpected kernel reboot",)),
@@ -378,7 +457,7 @@ _TYPES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("KMSAN-UNKNOWN", ("KMSAN:",)),
     ("UBSAN", ("UBSAN:",)),
     ("KCSAN-UNKNOWN", ("KCSAN:",)),
-)  # fmt: skip
+)
 
 
 def title_type(title: str) -> str:

@@ -6,11 +6,28 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 KNOWN_KEYS = {
-    "TITLE", "ALT", "TYPE", "FRAME", "CORRUPTED", "PANICKED", "SUPPRESSED", "START", "END",
+    "TITLE",
+    "ALT",
+    "TYPE",
+    "FRAME",
+    "CORRUPTED",
+    "PANICKED",
+    "SUPPRESSED",
+    "START",
+    "END",
     "EXECUTOR",
     # ours: fields of the first report and titles of the following ones
-    "NEXT", "VERSION", "CPU", "PID", "COMM", "TAINTED", "ARCH", "PC", "NOTE", "FRAMES",
-}  # fmt: skip
+    "NEXT",
+    "VERSION",
+    "CPU",
+    "PID",
+    "COMM",
+    "TAINTED",
+    "ARCH",
+    "PC",
+    "NOTE",
+    "FRAMES",
+}
 
 
 @dataclass

@@ -33,7 +33,10 @@ def test_arm32_null_deref_json(tmp_path: Path, capsys: pytest.CaptureFixture[str
     reports = json.loads(out)["reports"]
     assert len(reports) == 1
     rep = reports[0]
-    assert rep["title"] == "BUG: unable to handle kernel NULL pointer dereference in __pte_offset_map_lock"
+    assert (
+        rep["title"]
+        == "BUG: unable to handle kernel NULL pointer dereference in __pte_offset_map_lock"
+    )
     assert rep["type"] == "NULL-POINTER-DEREFERENCE"
     assert (rep["cpu"], rep["pid"], rep["comm"], rep["version"]) == (0, 1, "swapper/0", "6.12.117")
     assert rep["tainted"] is None
@@ -44,25 +47,43 @@ def test_arm32_null_deref_json(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert rep["panicked"] is True
     functions = [f["function"] for f in rep["frames"]]
     assert functions == [
-        "__lock_acquire", "lock_acquire", "_raw_spin_lock", "__pte_offset_map_lock", "handle_mm_fault",
-        "__get_user_pages", "get_user_pages_remote", "get_arg_page", "copy_string_kernel", "kernel_execve",
-        "kernel_init", "ret_from_fork",
-    ]  # fmt: skip
+        "__lock_acquire",
+        "lock_acquire",
+        "_raw_spin_lock",
+        "__pte_offset_map_lock",
+        "handle_mm_fault",
+        "__get_user_pages",
+        "get_user_pages_remote",
+        "get_arg_page",
+        "copy_string_kernel",
+        "kernel_execve",
+        "kernel_init",
+        "ret_from_fork",
+    ]
     top, caller = rep["frames"][0], rep["frames"][4]
     assert (top["offset"], top["size"]) == (0x44, 0x29E0)  # from "PC is at"
     assert (caller["offset"], caller["size"]) == (0xA5C, 0x1594)
 
 
 def test_arm32_tinyconfig_73(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = _run(["parse", "--json", str(_log(tmp_path, "arm32-tinyconfig-7.3.4-pte-lockptr-injected"))], capsys)
+    code, out, _ = _run(
+        ["parse", "--json", str(_log(tmp_path, "arm32-tinyconfig-7.3.4-pte-lockptr-injected"))],
+        capsys,
+    )
     rep = json.loads(out)["reports"][0]
     assert code == 1
-    assert rep["title"] == "BUG: unable to handle kernel NULL pointer dereference in pte_offset_map_lock"
+    assert (
+        rep["title"]
+        == "BUG: unable to handle kernel NULL pointer dereference in pte_offset_map_lock"
+    )
     assert rep["version"] == "7.3.4"
 
 
 def test_xen_kernel_bug_and_dom0_crash(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = _run(["parse", "--json", str(_log(tmp_path, "xen-pv-6.12.117-lazy-mmu-nesting-injected"))], capsys)
+    code, out, _ = _run(
+        ["parse", "--json", str(_log(tmp_path, "xen-pv-6.12.117-lazy-mmu-nesting-injected"))],
+        capsys,
+    )
     reports = json.loads(out)["reports"]
     assert code == 1
     assert [r["title"] for r in reports] == [
@@ -133,7 +154,9 @@ def test_stdin_via_subprocess(tmp_path: Path) -> None:
 
 def test_missing_vmlinux_still_reports(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     log = _log(tmp_path, "arm32-injected-a")
-    code, out, _ = _run(["parse", "--json", "--vmlinux", str(tmp_path / "vmlinux"), str(log)], capsys)
+    code, out, _ = _run(
+        ["parse", "--json", "--vmlinux", str(tmp_path / "vmlinux"), str(log)], capsys
+    )
     assert code == 1
     assert json.loads(out)["reports"][0]["frames"][0]["file"] is None
 

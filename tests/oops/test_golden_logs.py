@@ -85,7 +85,9 @@ def test_golden(path: Path) -> None:
 def test_every_research_log_has_a_golden() -> None:
     if not RESEARCH_LOGS.is_dir():
         pytest.skip(f"{RESEARCH_LOGS} not found")
-    missing = [p.name for p in RESEARCH_LOGS.glob("*.log") if not (GOLDEN_DIR / f"{p.stem}.txt").is_file()]
+    missing = [
+        p.name for p in RESEARCH_LOGS.glob("*.log") if not (GOLDEN_DIR / f"{p.stem}.txt").is_file()
+    ]
     assert not missing
 
 

@@ -92,8 +92,12 @@ def test_xen_bug() -> None:
     assert rep.registers["RFLAGS"] == "0000000000010286"
     assert rep.registers["rbx"] == "ffff82e0000a3b00"
     assert [f.function for f in rep.frames] == [
-        "get_page_type", "mod_l1_entry", "do_mmu_update", "pv_hypercall", "lstar_enter",
-    ]  # fmt: skip
+        "get_page_type",
+        "mod_l1_entry",
+        "do_mmu_update",
+        "pv_hypercall",
+        "lstar_enter",
+    ]
     assert rep.frames[0].tag == "R"
     assert rep.text.rstrip().endswith("Reboot in five seconds...")
 
@@ -167,7 +171,10 @@ def test_dom0_crash_recorded_on_dom0_panic() -> None:
 
 
 def test_dom0_crash_alone_is_a_report() -> None:
-    rep = only(stamp("Freeing unused kernel memory") + "(XEN) Hardware Dom0 crashed: rebooting machine in 5 seconds.\n")
+    rep = only(
+        stamp("Freeing unused kernel memory")
+        + "(XEN) Hardware Dom0 crashed: rebooting machine in 5 seconds.\n"
+    )
     assert rep.title == "Xen: Dom0 crashed"
     assert rep.type == "DoS" and rep.panicked
 
@@ -207,7 +214,10 @@ Code: d503201f aa0003f3 f9400408 aa0103f4 (f9400400)
 
 def test_arm64_null_deref_with_frame_suffixes() -> None:
     rep = only(stamp(ARM64_NULL))
-    assert rep.title == "BUG: unable to handle kernel NULL pointer dereference in folio_remove_rmap_ptes"
+    assert (
+        rep.title
+        == "BUG: unable to handle kernel NULL pointer dereference in folio_remove_rmap_ptes"
+    )
     assert rep.arch == "arm64"
     assert rep.tainted == "G        W"
     assert rep.version == "6.14.0"
@@ -270,7 +280,12 @@ def test_interleaved_tasks_are_kept_apart() -> None:
     warn, sched = parse_strict(text)
     assert warn.title == "WARNING in zap_pte_range"
     assert (warn.pid, warn.comm, warn.cpu) == (100, "stress", 1)
-    assert [f.function for f in warn.frames] == ["unmap_page_range", "exit_mmap", "mmput", "do_exit"]
+    assert [f.function for f in warn.frames] == [
+        "unmap_page_range",
+        "exit_mmap",
+        "mmput",
+        "do_exit",
+    ]
     assert sched.title == "BUG: scheduling while atomic in worker_thread"
     assert (sched.pid, sched.comm, sched.cpu) == (200, "kworker/0:1", 0)
     assert sched.type == "ATOMIC_SLEEP"
@@ -312,7 +327,7 @@ page: refcount:0 mapcount:1 mapping:0000000000000000 index:0x7f0000000 pfn:0x1a2
 flags: 0x100000000080014(uptodate|lru|swapbacked|node=0|zone=1)
 page dumped because: nonzero mapcount
 page_owner tracks the page as allocated
-page last allocated via order 0, migratetype Movable, gfp_mask 0x140cca(GFP_HIGHUSER_MOVABLE), pid 120, ts 2931
+page last allocated via order 0, migratetype Movable, gfp_mask 0x140cca(GFP_HIGHUSER_MOVABLE)
  post_alloc_hook+0x1c0/0x1e0
  get_page_from_freelist+0x9d0/0x1600
  __alloc_pages_noprof+0x1a0/0x360
@@ -342,7 +357,7 @@ def test_bad_page_state() -> None:
 
 
 LIST_BUG = """
-list_del corruption. prev->next should be ffff888003a0c0d8, but was 0000000000000000. (prev=ffff888003a0c100)
+list_del corruption. prev->next should be ffff888003a0c0d8, but was 0000000000000000.
 ------------[ cut here ]------------
 kernel BUG at lib/list_debug.c:62!
 Oops: invalid opcode: 0000 [#1] PREEMPT SMP NOPTI
@@ -365,7 +380,8 @@ def test_list_corruption_bug_and_warning() -> None:
     assert rep.text.startswith("------------[ cut here ]")
     warn = LIST_BUG.replace(
         "kernel BUG at lib/list_debug.c:62!\nOops: invalid opcode: 0000 [#1] PREEMPT SMP NOPTI\n",
-        "WARNING: CPU: 0 PID: 130 at lib/list_debug.c:62 __list_del_entry_valid_or_report+0x8b/0xd0\n",
+        "WARNING: CPU: 0 PID: 130 at lib/list_debug.c:62 "
+        "__list_del_entry_valid_or_report+0x8b/0xd0\n",
     )
     assert only(stamp(warn)).title == "WARNING in release_pages"
 
@@ -419,11 +435,15 @@ def test_lockdep_recursive_locking() -> None:
     rep = only(stamp(RECURSIVE))
     assert rep.title == "possible deadlock in lock_mm_and_find_vma"
     assert rep.type == "LOCKDEP"
-    assert rep.text.startswith("============================================\nWARNING: possible recursive")
+    assert rep.text.startswith(
+        "============================================\nWARNING: possible recursive"
+    )
 
 
 def test_root_fs_panic() -> None:
-    rep = only(stamp("Kernel panic - not syncing: VFS: Unable to mount root fs on unknown-block(0,0)"))
+    rep = only(
+        stamp("Kernel panic - not syncing: VFS: Unable to mount root fs on unknown-block(0,0)")
+    )
     assert rep.title == "kernel panic: VFS: Unable to mount root fs on unknown-block(NUM,NUM)"
     assert rep.type == "DoS" and rep.panicked
 
@@ -432,8 +452,14 @@ def test_several_reports_and_a_distant_panic() -> None:
     def filler(t: float) -> str:
         return stamp("\n".join(f"boot line {i}" for i in range(100)), t=t)
 
-    text = stamp(SMP_ID) + filler(20.0) + stamp(HARD_LOCKUP.replace("Kernel panic - not syncing: Hard LOCKUP\n", ""), t=30.0)
-    text += filler(36.0) + stamp("Kernel panic - not syncing: Attempted to kill init! exitcode=0x00000009", t=40.0)
+    text = (
+        stamp(SMP_ID)
+        + filler(20.0)
+        + stamp(HARD_LOCKUP.replace("Kernel panic - not syncing: Hard LOCKUP\n", ""), t=30.0)
+    )
+    text += filler(36.0) + stamp(
+        "Kernel panic - not syncing: Attempted to kill init! exitcode=0x00000009", t=40.0
+    )
     titles = [r.title for r in parse_strict(text)]
     assert titles == [
         "BUG: using smp_processor_id() in preemptible code in lru_add_drain",
@@ -449,7 +475,10 @@ def test_truncated_report_is_corrupted() -> None:
     full = stamp(ARM64_NULL)
     cut = full[: full.index("Call trace:")]
     rep = only(cut)
-    assert rep.title == "BUG: unable to handle kernel NULL pointer dereference in folio_remove_rmap_ptes"
+    assert (
+        rep.title
+        == "BUG: unable to handle kernel NULL pointer dereference in folio_remove_rmap_ptes"
+    )
     assert rep.corrupted
     header_only = full[: full.index("Mem abort info")]
     rep = only(header_only)
@@ -477,6 +506,49 @@ def test_to_dict_is_json_serialisable() -> None:
     rep = only(stamp(ARM64_NULL))
     data = json.loads(json.dumps(rep.to_dict()))
     assert data["frames"][0]["function"] == "folio_remove_rmap_ptes"
-    assert set(data) >= {"title", "alt_titles", "type", "frame", "corrupted", "corrupted_reason", "panicked",
-                         "start", "end", "text", "version", "cpu", "pid", "comm", "tainted", "hardware",
-                         "fault_address", "registers", "code", "frames", "arch"}  # fmt: skip
+    assert set(data) >= {
+        "title",
+        "alt_titles",
+        "type",
+        "frame",
+        "corrupted",
+        "corrupted_reason",
+        "panicked",
+        "start",
+        "end",
+        "text",
+        "version",
+        "cpu",
+        "pid",
+        "comm",
+        "tainted",
+        "hardware",
+        "fault_address",
+        "registers",
+        "code",
+        "frames",
+        "arch",
+    }
+
+
+def test_every_header_has_a_scan_trigger() -> None:
+    from harness.oops import formats
+
+    for kind in formats.KINDS:
+        assert any(t in kind.header for t in formats.TRIGGERS), kind.header
+
+
+def test_arm_verbose_trace_with_register_lines() -> None:
+    frames = parse_trace(
+        [
+            "Backtrace: ",
+            "[<80260370>] (__queue_work) from [<80260b0c>] (queue_work_on+0x50/0x5c)",
+            " r10:8538e974 r9:8250ca80 r8:ec3d1b63 r7:60000013 r6:84e37c00 r5:00000008",
+            " r4:851eb85c",
+            "[<80260abc>] (queue_work_on) from [<816df870>] (nci_send_cmd+0xb0/0x110)",
+            "Exception stack(0xec3d1fa8 to 0xec3d1ff0)",
+            "1fa0:                   00000000 00000000 00000006 20000140 00000000 00000000",
+            "Code: 0a00003b e59f06a8 eb532efb e1a0a000 (e5990000) ",
+        ]
+    )
+    assert [f.function for f in frames] == ["__queue_work", "queue_work_on", "nci_send_cmd"]

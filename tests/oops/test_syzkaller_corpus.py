@@ -8,7 +8,7 @@ report at all.
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -41,7 +41,7 @@ def _corpus_files() -> list[Path]:
     return sorted(files, key=lambda p: int(p.name))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _outcome(path: Path) -> tuple[Golden, str, str, bool]:
     golden = read(path)
     reports = parse_strict(golden.log)

@@ -1,0 +1,94 @@
+"""Integration fixtures: the real harness CLI on real kernels, QEMU and git.
+
+Every test here builds or boots for real (CI-sized configs, ccache). Results go to a
+temporary folder; kernel sources and builds use the normal cache so tests share them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class Run:
+    code: int
+    stdout: str
+    stderr: str
+    results: Path | None
+
+    @property
+    def meta(self) -> dict:
+        assert self.results, self.stderr
+        return json.loads((self.results / "metadata.json").read_text())
+
+    @property
+    def reports(self) -> list[dict]:
+        assert self.results, self.stderr
+        return json.loads((self.results / "reports.json").read_text())
+
+
+@pytest.fixture
+def harness(tmp_path):
+    """Run `harness ...` as a user would and find its results folder."""
+
+    def run(*args: str, timeout: int = 1800) -> Run:
+        root = tmp_path / "results"
+        env = {**os.environ, "HARNESS_RESULTS": str(root)}
+        proc = subprocess.run(
+            [sys.executable, "-m", "harness.cli", *args],
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        runs = sorted(root.glob("*")) if root.exists() else []
+        sys.stderr.write(proc.stderr[-3000:])
+        return Run(proc.returncode, proc.stdout, proc.stderr, runs[-1] if runs else None)
+
+    return run
+
+
+def tree_digest(tree: Path, rel: str) -> bytes:
+    return (tree / rel).read_bytes()
+
+
+@pytest.fixture(scope="session")
+def source_612() -> Path:
+    from harness import source
+
+    return source.resolve("debian-6.12").tree
+
+
+@pytest.fixture(scope="session")
+def kernel_git_repo(tmp_path_factory, source_612) -> Path:
+    """A real git repository made from Debian's 6.12 tarball (one commit, tag v6.12-debian)."""
+    repo = tmp_path_factory.mktemp("linux") / "linux"
+    subprocess.run(["cp", "-a", "--reflink=auto", str(source_612), str(repo)], check=True)
+    for junk in repo.glob(".harness-*"):
+        junk.unlink()
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "Harness Test",
+        "GIT_AUTHOR_EMAIL": "harness@example.invalid",
+        "GIT_COMMITTER_NAME": "Harness Test",
+        "GIT_COMMITTER_EMAIL": "harness@example.invalid",
+    }
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", "-C", str(repo), *args], check=True, env=env, capture_output=True)
+
+    git("init", "-q", "-b", "master")
+    git("add", "-A")
+    git("commit", "-q", "-m", "Linux 6.12.117 (Debian linux-source-6.12)")
+    git("tag", "v6.12-debian")
+    return repo

@@ -1,0 +1,137 @@
+"""`harness run` on the CI-sized arm32-highmem targets: real builds, real QEMU, real busybox."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+from harness import patches
+
+pytestmark = pytest.mark.integration
+
+TITLE_612 = "BUG: unable to handle kernel NULL pointer dereference in __pte_offset_map_lock"
+TITLE_73 = "BUG: unable to handle kernel NULL pointer dereference in pte_offset_map_lock"
+
+
+def _frames(report: dict) -> list[str]:
+    return [f["function"] for f in report["frames"]]
+
+
+def test_clean_boot_passes(harness):
+    r = harness("run", "arm32-highmem-ci")
+    assert r.code == 0, r.stdout + r.stderr
+    for name in ("console.log", "build.log", "reports.json", "junit.xml", "metadata.json",
+                 "summary.txt", "initramfs.cpio.gz"):
+        assert (r.results / name).exists(), name
+    meta = r.meta
+    assert meta["status"] == "complete" and meta["verdict"] == "pass"
+    assert meta["reproducer"]["boot"].startswith("qemu-system-arm -M virt,highmem=off")
+    assert "-append" in meta["boot"]["argv"]
+    assert meta["boot"]["accel"] == "tcg" and meta["boot"]["accel_reason"]
+    assert any(c.endswith(" zImage") for c in meta["build"]["commands"])
+    console = (r.results / "console.log").read_text()
+    assert "HighTotal:" in console and "mm-churn: 50 rounds of 2 MB, 0 failed" in console
+    assert r.reports == []
+    assert "PASS" in r.stdout
+
+
+def test_canary_caught_on_612_and_tree_restored(harness, source_612):
+    before = (source_612 / "mm/pgtable-generic.c").read_bytes()
+    r = harness("run", "arm32-highmem-ci", "--scenario", "pte-lockptr-highpte")
+    assert r.code == 1, r.stdout + r.stderr
+    assert len(r.reports) == 1
+    rep = r.reports[0]
+    assert rep["title"] == TITLE_612
+    assert "handle_mm_fault" in _frames(rep)
+    assert "canary caught as expected" in r.stdout
+    assert r.meta["canary_result"]["caught"] is True
+    assert r.meta["variant"] == ">=6.12,<6.13"
+    assert (source_612 / "mm/pgtable-generic.c").read_bytes() == before
+    assert not (source_612 / patches.JOURNAL).exists()
+    junit = (r.results / "junit.xml").read_text()
+    assert "<failure" in junit and "__pte_offset_map_lock" in junit
+
+
+def test_canary_caught_on_73(harness):
+    r = harness("run", "arm32-highmem-ci", "-s", "pte-lockptr-highpte", "--kernel", "debian-7.3")
+    assert r.code == 1, r.stdout + r.stderr
+    assert [rep["title"] for rep in r.reports] == [TITLE_73]
+    assert "handle_mm_fault" in _frames(r.reports[0])
+    assert r.meta["kernel"]["version"].startswith("7.3.")
+
+
+def test_user_patch_is_injected_then_reverted(harness, source_612, tmp_path):
+    rel = "init/main.c"
+    before = (source_612 / rel).read_bytes()
+    text = before.decode()
+    anchor = "static int __ref kernel_init(void *unused)\n{\n"
+    assert anchor in text
+    edited = text.replace(anchor, anchor + '\tpr_info("HARNESS-USER-PATCH applied\\n");\n', 1)
+    a, b = tmp_path / "a.c", tmp_path / "b.c"
+    a.write_text(text)
+    b.write_text(edited)
+    diff = subprocess.run(
+        ["diff", "-u", "--label", f"a/{rel}", "--label", f"b/{rel}", str(a), str(b)],
+        capture_output=True,
+        text=True,
+    ).stdout
+    patch = tmp_path / "marker.patch"
+    patch.write_text(diff)
+    r = harness("run", "arm32-highmem-ci", "--patch", str(patch))
+    assert r.code == 0, r.stdout + r.stderr
+    assert "HARNESS-USER-PATCH applied" in (r.results / "console.log").read_text()
+    assert (source_612 / rel).read_bytes() == before
+
+
+def test_patch_that_does_not_apply(harness, source_612, tmp_path):
+    before = (source_612 / "mm/memory.c").read_bytes()
+    bad = tmp_path / "bad.patch"
+    bad.write_text(
+        "--- a/mm/memory.c\n+++ b/mm/memory.c\n@@ -1,3 +1,3 @@\n"
+        " no such line one\n-no such line two\n+replacement\n no such line three\n"
+    )
+    r = harness("run", "arm32-highmem-ci", "--patch", str(bad))
+    assert r.code == 4
+    assert "does not apply" in r.stdout and "mm/memory.c, hunk #1" in r.stdout
+    assert (source_612 / "mm/memory.c").read_bytes() == before
+    assert r.meta["verdict"] == "config-error"
+
+
+def test_collapse_does_not_apply_without_thp(harness):
+    r = harness("run", "arm32-highmem-ci", "-s", "khugepaged-collapse")
+    assert r.code == 4, r.stdout + r.stderr
+    assert "does not apply" in r.stdout and "CONFIG_TRANSPARENT_HUGEPAGE" in r.stdout
+    assert "arm32-highmem-lpae" in r.stdout
+
+
+def test_khugepaged_collapse_on_lpae(harness):
+    r = harness("run", "arm32-highmem-lpae-ci", "-s", "khugepaged-collapse")
+    assert r.code == 0, r.stdout + r.stderr
+    console = (r.results / "console.log").read_text()
+    assert "MADV_COLLAPSE(anon) ok; AnonHugePages 2048 kB" in console
+    assert "MADV_COLLAPSE(shmem) ok" in console
+    assert "khugepaged: AnonHugePages" in console
+    assert [s["rc"] for s in r.meta["boot"]["steps"]] == [0, 0, 0]
+
+
+def test_unknown_target_is_usage_error(harness):
+    r = harness("run", "no-such-target")
+    assert r.code == 4 and "known targets" in r.stderr
+
+
+def test_local_git_tree_in_worktree(harness, kernel_git_repo):
+    head = subprocess.run(
+        ["git", "-C", str(kernel_git_repo), "rev-parse", "HEAD"], capture_output=True, text=True
+    ).stdout.strip()
+    index = (kernel_git_repo / ".git" / "index").stat().st_mtime_ns
+    r = harness("run", "arm32-highmem-ci", "--kernel", f"{kernel_git_repo}@v6.12-debian")
+    assert r.code == 0, r.stdout + r.stderr
+    meta = r.meta
+    assert meta["kernel"]["kind"] == "git" and meta["kernel"]["commit"] == head
+    assert str(kernel_git_repo) not in meta["kernel"]["tree"]  # built in the harness worktree
+    status = subprocess.run(
+        ["git", "-C", str(kernel_git_repo), "status", "--porcelain"], capture_output=True, text=True
+    ).stdout
+    assert status == ""
+    assert (kernel_git_repo / ".git" / "index").stat().st_mtime_ns == index

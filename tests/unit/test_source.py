@@ -1,0 +1,102 @@
+"""Kernel sources: version parsing, Debian mirror discovery, git worktrees (real git)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "fakes"))
+from kernel_tree import make_fake_tree  # noqa: E402
+
+from harness import debian, source  # noqa: E402
+from harness.errors import ConfigError, InfraError  # noqa: E402
+
+GIT_ENV = {
+    "GIT_AUTHOR_NAME": "T",
+    "GIT_AUTHOR_EMAIL": "t@example.invalid",
+    "GIT_COMMITTER_NAME": "T",
+    "GIT_COMMITTER_EMAIL": "t@example.invalid",
+}
+
+
+def _git(repo: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", "-C", str(repo), *args],
+        check=True,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **GIT_ENV},
+    ).stdout.strip()
+
+
+@pytest.fixture
+def repo(tmp_path):
+    r = make_fake_tree(tmp_path / "linux", ["CONFIG_BASE"])
+    _git(r, "init", "-q", "-b", "master")
+    _git(r, "add", "-A")
+    _git(r, "commit", "-q", "-m", "base")
+    _git(r, "tag", "v1")
+    (r / "mm" / "a.c").write_text("int a = 2;\n")
+    _git(r, "commit", "-q", "-am", "mm: second")
+    return r
+
+
+def test_read_version(tmp_path):
+    t = make_fake_tree(tmp_path / "t", [])
+    assert source.read_version(t) == (6, 12, 117)
+    with pytest.raises(ConfigError, match="not a kernel tree"):
+        source.read_version(tmp_path)
+
+
+def test_git_source_uses_worktree_and_leaves_user_tree_alone(repo, tmp_path):
+    (repo / "mm" / "a.c").write_text("user's uncommitted edit\n")
+    index_before = (repo / ".git" / "index").read_bytes()
+    src = source.resolve(f"{repo}@v1", tmp_path / "cache")
+    assert src.kind == "git" and src.tree != repo
+    assert src.commit == _git(repo, "rev-parse", "v1^{commit}")
+    assert src.subject == "base"
+    assert (src.tree / "mm" / "a.c").read_text() == "int a;\n"
+    # the user's working tree and index are untouched
+    assert (repo / "mm" / "a.c").read_text() == "user's uncommitted edit\n"
+    assert (repo / ".git" / "index").read_bytes() == index_before
+    assert _git(repo, "rev-parse", "--abbrev-ref", "HEAD") == "master"
+    # moving to another ref reuses the same worktree (and so the same build dir name)
+    src2 = source.resolve(str(repo), tmp_path / "cache")
+    assert src2.tree == src.tree and src2.name == src.name
+    assert (src2.tree / "mm" / "a.c").read_text() == "int a = 2;\n"
+
+
+def test_bad_ref_and_non_git(repo, tmp_path):
+    with pytest.raises(ConfigError, match="'nope' is not a commit"):
+        source.resolve(f"{repo}@nope", tmp_path / "cache")
+    plain = make_fake_tree(tmp_path / "plain", [])
+    with pytest.raises(ConfigError, match="not a git tree"):
+        source.resolve(str(plain), tmp_path / "cache")
+    with pytest.raises(ConfigError, match="neither a known source"):
+        source.resolve(str(tmp_path / "missing"), tmp_path / "cache")
+
+
+def test_dirty_worktree_is_refused_not_discarded(repo, tmp_path):
+    src = source.resolve(f"{repo}@v1", tmp_path / "cache")
+    (src.tree / "mm" / "a.c").write_text("left behind\n")
+    with pytest.raises(InfraError, match="has local changes"):
+        source.resolve(str(repo), tmp_path / "cache")
+    assert (src.tree / "mm" / "a.c").read_text() == "left behind\n"
+
+
+def test_debian_mirror_from_deb822(tmp_path):
+    s = tmp_path / "debian.sources"
+    s.write_text(
+        "Types: deb\nURIs: http://mirror.example/debian\nSuites: bookworm\n\n"
+        "Types: deb\nURIs: http://mirror.example/debian-security\nSuites: bookworm-security\n"
+    )
+    assert debian.debian_mirror(s, tmp_path / "none") == "http://mirror.example/debian"
+    legacy = tmp_path / "sources.list"
+    legacy.write_text("deb [arch=amd64] http://old.example/debian bookworm main\n")
+    assert debian.debian_mirror(tmp_path / "none", legacy) == "http://old.example/debian"
+    with pytest.raises(InfraError):
+        debian.debian_mirror(tmp_path / "none", tmp_path / "none2")
