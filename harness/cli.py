@@ -14,7 +14,7 @@ from harness.errors import EXIT_USAGE, HarnessError
 
 
 # Stages that own a subcommand register it themselves (each has register(subparsers)).
-_SUBCOMMAND_MODULES = ("harness.oops.cmd",)
+_SUBCOMMAND_MODULES = ("harness.oops.cmd", "harness.lava.cmd")
 
 
 def _sigterm(signum, frame):  # noqa: ARG001 - signal handler signature

@@ -121,6 +121,19 @@ class QemuProfile:
 
 
 @dataclass(frozen=True)
+class LavaBoard:
+    """How a LAVA lab runs this target on a real board instead of QEMU (see docs/lava.md)."""
+
+    device_type: str
+    dtb: str = ""  # relative to the kernel build dir, e.g. arch/arm/boot/dts/...
+    boot_method: str = "u-boot"
+    boot_commands: str = "ramdisk"
+    kernel_type: str = "zimage"
+    console: str = ""  # the board's console= (the qemu.console otherwise)
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Target:
     """One kernel + machine: everything needed to build and boot it."""
 
@@ -139,6 +152,7 @@ class Target:
     cmdline: str
     boot_timeout: int
     silence_timeout: int
+    lava: LavaBoard | None = None
 
     def required_options(self) -> dict[str, str]:
         """Every option the fragments and inline config ask for, as the final .config must have."""
@@ -225,9 +239,28 @@ def load_target(name: str, targets_dir: Path = TARGETS_DIR) -> Target:
         cmdline=r.get("cmdline", str, ""),
         boot_timeout=r.get("boot_timeout", int, 600),
         silence_timeout=r.get("silence_timeout", int, 120),
+        lava=_lava_board(r),
     )
     r.finish()
     return target
+
+
+def _lava_board(r: _Reader) -> LavaBoard | None:
+    if r.data.get("lava") is None:
+        r.used.add("lava")
+        return None
+    b = r.sub("lava")
+    board = LavaBoard(
+        device_type=b.get("device_type", str, required=True),
+        dtb=b.get("dtb", str, ""),
+        boot_method=b.get("boot_method", str, "u-boot"),
+        boot_commands=b.get("boot_commands", str, "ramdisk"),
+        kernel_type=b.get("kernel_type", str, "zimage"),
+        console=b.get("console", str, ""),
+        tags=tuple(b.str_list("tags")),
+    )
+    b.finish()
+    return board
 
 
 def _kconfig_value(value: Any) -> str:

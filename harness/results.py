@@ -53,6 +53,16 @@ def write_reports(path: Path, reports: list[Any]) -> None:
     path.write_text(json.dumps([r.to_dict() for r in reports], indent=2) + "\n")
 
 
+def write_report_text(path: Path, reports: list[Any], console: str) -> None:
+    """report.txt: each report's header and trace, then its raw lines, ready to quote in a mail."""
+    from harness.oops.cmd import render
+
+    parts = []
+    for i, rep in enumerate(reports, 1):
+        parts.append(render(rep, console, i, len(reports)) + "\n" + rep.text.rstrip() + "\n")
+    path.write_text("\n".join(parts) if parts else "no crash report in the console\n")
+
+
 def write_junit(
     path: Path,
     target: str,

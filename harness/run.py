@@ -27,7 +27,14 @@ from harness.errors import (
     NotApplicable,
 )
 from harness.oops import parse
-from harness.results import Metadata, new_run_dir, summary_text, write_junit, write_reports
+from harness.results import (
+    Metadata,
+    new_run_dir,
+    summary_text,
+    write_junit,
+    write_report_text,
+    write_reports,
+)
 from harness.verdict import Verdict, decide
 
 log = logging.getLogger(__name__)
@@ -266,6 +273,7 @@ def judge(prep: Prepared, boot: console.BootResult, t_boot: float) -> tuple[Verd
     reports = parse(boot.console)
     _symbolize(reports, result.vmlinux, prep.target)
     write_reports(rdir / "reports.json", reports)
+    write_report_text(rdir / "report.txt", reports, boot.console)
     expect = prep.variant.expect if prep.variant else None
     verdict = decide(boot, reports, prep.scenario, expect)
     meta.update(

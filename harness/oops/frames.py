@@ -83,11 +83,20 @@ def parse_line(line: str) -> list[Frame] | None:
     return None
 
 
+# Lines after which no frame of the same trace can follow.
+_END = re.compile(
+    r"^\s*(?:---\[ end |Code: |Modules linked in|irq event stamp|R?IP: |pc : |Kernel panic"
+    r"|Allocated by task|Freed by task|Call (?:T|t)race|Backtrace:|Xen call trace)"
+)
+MAX_STRAY_LINES = 2  # other CPUs' lines interleaved into a trace
+
+
 def parse_trace(lines: list[str]) -> list[Frame]:
     """Frames of the first call trace in the report (unreliable ones included)."""
     frames: list[Frame] = []
     pending_inline: list[dict[str, object]] = []
     started = False
+    stray = 0
     for line in lines:
         if not started:
             m = _START.search(line)
@@ -107,7 +116,11 @@ def parse_trace(lines: list[str]) -> list[Frame]:
         if parsed is None:
             if _MARKER.match(line):
                 continue
-            break
+            stray += 1
+            if stray > MAX_STRAY_LINES or _END.match(line):
+                break
+            continue
+        stray = 0
         if len(parsed) == 2 and frames and frames[-1].function == parsed[0].function:
             parsed = parsed[1:]  # arm: the callee was the previous line's caller
         if pending_inline and parsed:

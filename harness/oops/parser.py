@@ -21,7 +21,11 @@ _XEN_PANIC = re.compile(r"Panic on CPU \d+:")
 
 
 def parse(text: str) -> list[Report]:
-    """Every crash report in a console log, in order.  Never raises."""
+    """Every crash report in a console log, in order.  Never raises.
+
+    A parser bug is logged and yields no reports rather than killing a run
+    that already has a console log worth keeping.
+    """
     try:
         return parse_strict(text)
     except Exception:  # pragma: no cover - a parser bug must not kill a run
@@ -38,17 +42,31 @@ def _find_all(text: str, needle: str) -> list[int]:
     return out
 
 
-def _banners(text: str) -> list[tuple[int, str]]:
-    out = []
-    for pos in _find_all(text, "Linux version "):
-        m = _BANNER.match(text, pos)
-        if m:
-            out.append((pos, m.group(1)))
-    return out
+class _BootVersion:
+    """Kernel release from the last "Linux version" banner before a position.
+
+    Reports come in log order, so each stretch of the log is searched once.
+    """
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.searched = 0
+        self.version: str | None = None
+
+    def before(self, pos: int) -> str | None:
+        if pos > self.searched:
+            at = self.text.rfind("Linux version ", self.searched, pos)
+            m = _BANNER.match(self.text, at) if at >= 0 else None
+            if m:
+                self.version = m.group(1)
+            self.searched = pos
+        return self.version
 
 
 def parse_strict(text: str) -> list[Report]:
     """Like parse(), but lets parser bugs raise (for tests and fuzzing)."""
+    if isinstance(text, bytes | bytearray):
+        text = bytes(text).decode("utf-8", "replace")
     if not isinstance(text, str):
         raise TypeError("parse() takes the console log as str")
     hits = segment.find_hits(text)
@@ -58,7 +76,7 @@ def parse_strict(text: str) -> list[Report]:
     panics = sorted(
         _find_all(text, F.PANIC_MARK) + [h.start for h in hits if h.kind.xen and _is_fatal_xen(h)]
     )
-    banners = _banners(text)
+    boot = _BootVersion(text)
     reports: list[Report] = []
     last: dict[bool, tuple[Report, segment.Region] | None] = {False: None, True: None}
     consumed: set[int] = set()
@@ -79,7 +97,7 @@ def parse_strict(text: str) -> list[Report]:
         extra = segment.EXTRA_LINES if segment.per_task(hit) else 0
         region = segment.build_region(text, hit, hits_at, floor, extra)
         consumed |= region.consumed
-        rep, fmt = _make_report(text, region, panics, banners)
+        rep, fmt = _make_report(region, panics, boot)
         if rep.corrupted and not extra and rep.corrupted_reason in T.STACK_REASONS:
             # Like syzkaller, look past the next report before calling it truncated.
             wide = segment.build_region(text, hit, hits_at, floor)
@@ -103,11 +121,13 @@ def _follows(text: str, prev: segment.Region, hit: segment.Hit) -> bool:
         follow = F.FOLLOW_UPS.search(hit.line) is not None
     if not follow or hit.start < prev.start:
         return False
+    if hit.start - prev.end > segment.FOLLOW_GAP_LINES * 1024:  # printk lines are < 1 KB
+        return False
     return text.count("\n", prev.end, hit.start) <= segment.FOLLOW_GAP_LINES
 
 
 def _make_report(
-    text: str, region: segment.Region, panics: list[int], banners: list[tuple[int, str]]
+    region: segment.Region, panics: list[int], boot: _BootVersion
 ) -> tuple[Report, F.Format | None]:
     hit = region.hit
     full = "\n".join(region.full) + "\n"
@@ -120,9 +140,7 @@ def _make_report(
     f = fields_mod.extract(lines, xen=hit.kind.xen)
     version = f.version
     if version is None and not hit.kind.xen:
-        i = bisect.bisect_left(banners, (hit.start, ""))
-        if i > 0:
-            version = banners[i - 1][1]
+        version = boot.before(hit.start)
     rep = Report(
         title=title,
         alt_titles=alts,

@@ -17,6 +17,7 @@ from . import prefix as P
 MAX_SCAN_LINES = 4000  # console lines looked at per report
 MAX_TEXT_LINES = 1500  # lines kept in one report
 EXTRA_LINES = 600  # lines looked at past the end of a report
+MAX_LINE_CHARS = 4096
 REPLAY = "** replaying previous printk message **"
 FOLLOW_GAP_LINES = 64  # a panic this many lines after a report still belongs to it
 PREFIX_LOOKBACK = 6  # lines before the header searched for "cut here"
@@ -70,10 +71,11 @@ def _line_end(text: str, start: int) -> int:
 
 
 def _line(text: str, start: int, end: int) -> str:
-    # Serial consoles behind a pty end lines with "\r\r\n".
+    # Serial consoles behind a pty end lines with "\r\r\n"; printk lines are
+    # < 1 KB, so anything much longer is garbage and is cut for analysis.
     while end > start and text[end - 1] == "\r":
         end -= 1
-    return text[start:end]
+    return text[start : min(end, start + MAX_LINE_CHARS)]
 
 
 def _classify(line: str, context: str) -> F.Kind | None:
@@ -93,23 +95,25 @@ def _replayed(text: str, end: int) -> bool:
 
 
 def find_hits(text: str) -> list[Hit]:
-    """All header lines of the log, in order (at most one kind per line)."""
-    starts: set[int] = set()
+    """All header lines of the log, in order (at most one kind per line).
+
+    Only real header lines are kept, so memory grows with the number of
+    reports, not with the size of the log.
+    """
+    hits: dict[int, Hit] = {}
     for trigger in F.TRIGGERS:
         pos = text.find(trigger)
         while pos >= 0:
-            starts.add(text.rfind("\n", 0, pos) + 1)
-            pos = text.find(trigger, _line_end(text, pos))
-    hits = []
-    for start in sorted(starts):
-        end = _line_end(text, start)
-        line = _line(text, start, end)
-        context, _ = P.split(line)
-        kind = _classify(line, context)
-        if kind is None or _replayed(text, end):
-            continue
-        hits.append(Hit(start, end, kind, context, line))
-    return hits
+            start = text.rfind("\n", 0, pos) + 1
+            end = _line_end(text, pos)
+            if start not in hits:
+                line = _line(text, start, end)
+                context, _ = P.split(line)
+                kind = _classify(line, context)
+                if kind is not None and not _replayed(text, end):
+                    hits[start] = Hit(start, end, kind, context, line)
+            pos = text.find(trigger, end)
+    return [hits[start] for start in sorted(hits)]
 
 
 def _iter_lines(text: str, start: int, limit: int) -> Iterator[tuple[int, int, str]]:

@@ -93,345 +93,110 @@ STRIP_PREFIXES = (
 
 # Frames that are never guilty: report plumbing, printing, allocators,
 # locking, atomics, string/usercopy helpers, generic containers, trap entry.
-SKIP = (
-    # sanitizers and report plumbing
-    "__sanitizer",
-    "__asan",
-    "kasan",
-    "hwasan",
-    "__msan",
-    "kmsan",
-    "kcsan_setup_watchpoint",
-    "check_memory_region",
-    "check_heap_object",
-    "check_object",
-    "read_word_at_a_time",
-    "(read|write)_once_.*nocheck",
-    "print_address_description",
-    "print_report",
-    "print_usage_bug",
-    "__fortify_report",
-    # panic, traps, stack dumping, printing
-    "panic",
-    "invalid_op",
-    "report_bug",
-    "fixup_bug",
-    "do_error",
-    "_trap$|do_trap",
-    "show_stack",
-    "dump_stack",
-    "walk_stack",
-    "dump_backtrace",
-    "warn_slowpath",
-    "warn_alloc",
-    "warn_bogus",
-    "__warn",
-    "program_check_exception",
-    "program_check_common",
-    "print_tainted",
-    "^get_taint$",
-    "stack_trace_consume_entry",
-    "arch_stack_walk",
-    "stack_trace_save",
-    "printk",
-    "va_format",
-    "dev_info",
-    "dev_notice",
-    "dev_warn",
-    "dev_err",
-    "dev_alert",
-    "dev_crit",
-    "dev_emerg",
-    "hex_dump_to_buffer",
-    "print_hex_dump",
-    "assertfail",
-    # allocators and page cache helpers
-    "alloc_page",
-    "k?v?(?:m|z|c)alloc",
-    "krealloc",
-    "kmem_cache",
-    "allocate_slab",
-    "__alloc_frozen_pages_noprof",
-    "folio_(?:alloc|unlock)",
-    "filemap_alloc_folio",
-    "__filemap_get_folio",
-    "find_or_create_page",
-    "do_read_cache_folio",
-    "read_cache_page",
-    "pagecache_get_page",
-    "grab_cache_page_write_begin",
-    "slab_",
-    "^kv?free$",
-    "kfree_skb",
-    "memdup",
-    "strdup",
-    "strndup",
-    # locking
-    "lockdep",
-    "lock_acquire",
-    "lock_release",
-    "lock_class",
-    "mark_lock",
-    "(reacquire|mark)_held_locks",
-    "raw_spin_rq",
-    "spin_lock",
-    "spin_trylock",
-    "spin_unlock",
-    "read_lock",
-    "read_trylock",
-    "write_lock",
-    "write_trylock",
-    "read_unlock",
-    "write_unlock",
-    "^down$",
-    "down_read",
-    "down_write",
-    "down_read_trylock",
-    "down_write_trylock",
-    "down_trylock",
-    "up_read",
-    "up_write",
-    "^mutex_",
-    "^__mutex_",
-    "^rt_mutex_",
-    "owner_on_cpu",
-    "osq_lock",
-    "osq_unlock",
-    "print_unlock",
-    "imbalance_bug",
-    "bh_enable",
-    "bh_disable",
-    "(trace|lockdep)_(hard|soft)irq",
-    "^(un)?lock_page",
-    "lock_timer_base",
-    # atomics, refcounts, bits
-    "atomic(64)?_(dec|inc|read|set|or|xor|and|add|sub|fetch|xchg|cmpxchg|try)",
-    "(set|clear|change|test)_bit",
-    "^refcount_",
-    "^kref_",
-    "ref_tracker",
-    "seqprop_assert",
-    # string and memory helpers
-    "memcpy",
-    "memcmp",
-    "memset",
-    "memchr",
-    "memmove",
-    "strcmp",
-    "strncmp",
-    "strcpy",
-    "strlcpy",
-    "strncpy",
-    "strscpy",
-    "strlen",
-    "strstr",
-    "strnstr",
-    "strnlen",
-    "strchr",
-    "string",
-    "pointer",
-    "snprintf",
-    "scnprintf",
-    "kasprintf",
-    "kvasprintf",
-    "^crc\\d+",
-    "crc_itu_t",
-    # user copies and might_sleep checks
-    "copy_to_user",
-    "copy_from_user",
-    "copy_to_iter",
-    "copy_from_iter",
-    "copy_page_to_iter",
-    "copy_page_from_iter",
-    "copy_folio_to_iter",
-    "^copyin$",
-    "^copyout$",
-    "put_user",
-    "get_user",
-    "might_fault",
-    "__might_fault",
-    "might_sleep",
-    "__might_resched",
-    "extract_(user|iter)_to_sg",
-    # containers
-    "list_add",
-    "list_del",
-    "list_replace",
-    "list_move",
-    "list_splice",
-    "^rb_",
-    "^__rb_",
-    "^klist_",
-    "xas_(?:start|load|find)",
-    "find_lock_entries",
-    "rhashtable_lookup",
-    "ida_free",
-    # workqueues, timers, completions
-    "del_timer",
-    "flush_work",
-    "__cancel_work_timer",
-    "cancel_work_sync",
-    "try_to_grab_pending",
-    "flush_workqueue",
-    "drain_workqueue",
-    "destroy_workqueue",
-    "queue_work",
-    "insert_work",
-    "__queue_delayed_work",
-    "queue_delayed_work_on",
-    "finish_wait",
-    "kthread_stop",
-    "^complete$",
-    "wait_for_completion",
-    "__wake_up",
-    "__timer_delete_sync",
-    "sk_stop_timer_sync",
-    "__mod_timer",
-    # device model, USB, MMIO
-    "kobject_",
-    "add_uevent_var",
-    "get_device_parent",
-    "device_add",
-    "device_del",
-    "device_unregister",
-    "device_destroy",
-    "device_release",
-    "devres_release_all",
-    "^put_device$",
-    "device_for_each_child",
-    "device_remove_file",
-    "sysfs_remove",
-    "hwrng_unregister",
-    "i2c_del_adapter",
-    "__unregister_client",
-    "rollback_registered",
-    "unregister_netdev",
-    "tty_unregister_device",
-    "dummy_urb_enqueue",
-    "usb_kill_urb",
-    "usb_kill_anchored_urbs",
-    "usb_control_msg",
-    "usb_hcd_submit_urb",
-    "usb_submit_urb",
-    "readb$",
-    "readw$",
-    "readl$",
-    "readq$",
-    "writeb$",
-    "writew$",
-    "writel$",
-    "writeq$",
-    "logic_in",
-    "logic_out",
-    # VFS
-    "^iput$",
-    "^iput_final$",
-    "^ihold$",
-    "drop_nlink",
-    "fast_dput",
-    "dput",
-    "truncate_inode_pages_range",
-    "cleanup_srcu_struct",
-    # arm64 fault entry, misc
-    "do_(kernel|translation)_fault",
-    "do_mem_abort",
-    "el1_abort",
-    "el1h_64_sync(?:_handler)?",
-    "__phys_addr",
-    "debug_object",
-    "timer_is_static_object",
-    "work_is_static_object",
-    "perf_trace",
-    "_indirect_thunk_",
-)
+_SKIP_GROUPS = {
+    "sanitizers and report plumbing": r"""
+        __sanitizer __asan kasan hwasan __msan kmsan kcsan_setup_watchpoint
+        check_memory_region check_heap_object check_object read_word_at_a_time
+        (read|write)_once_.*nocheck print_address_description print_report print_usage_bug
+        __fortify_report
+    """,
+    "panic, traps, stack dumping, printing": r"""
+        panic invalid_op report_bug fixup_bug do_error _trap$|do_trap show_stack dump_stack
+        walk_stack dump_backtrace warn_slowpath warn_alloc warn_bogus __warn
+        program_check_exception program_check_common print_tainted ^get_taint$
+        stack_trace_consume_entry arch_stack_walk stack_trace_save printk va_format dev_info
+        dev_notice dev_warn dev_err dev_alert dev_crit dev_emerg hex_dump_to_buffer
+        print_hex_dump assertfail
+    """,
+    "allocators and page cache helpers": r"""
+        alloc_page k?v?(?:m|z|c)alloc krealloc kmem_cache allocate_slab
+        __alloc_frozen_pages_noprof folio_(?:alloc|unlock) filemap_alloc_folio
+        __filemap_get_folio find_or_create_page do_read_cache_folio read_cache_page
+        pagecache_get_page grab_cache_page_write_begin slab_ ^kv?free$ kfree_skb memdup
+        strdup strndup
+    """,
+    "locking": r"""
+        lockdep lock_acquire lock_release lock_class mark_lock (reacquire|mark)_held_locks
+        raw_spin_rq spin_lock spin_trylock spin_unlock read_lock read_trylock write_lock
+        write_trylock read_unlock write_unlock ^down$ down_read down_write down_read_trylock
+        down_write_trylock down_trylock up_read up_write ^mutex_ ^__mutex_ ^rt_mutex_
+        owner_on_cpu osq_lock osq_unlock print_unlock imbalance_bug bh_enable bh_disable
+        (trace|lockdep)_(hard|soft)irq ^(un)?lock_page lock_timer_base
+    """,
+    "atomics, refcounts, bits": r"""
+        atomic(64)?_(dec|inc|read|set|or|xor|and|add|sub|fetch|xchg|cmpxchg|try)
+        (set|clear|change|test)_bit ^refcount_ ^kref_ ref_tracker seqprop_assert
+    """,
+    "string and memory helpers": r"""
+        memcpy memcmp memset memchr memmove strcmp strncmp strcpy strlcpy strncpy strscpy
+        strlen strstr strnstr strnlen strchr string pointer snprintf scnprintf kasprintf
+        kvasprintf ^crc\d+ crc_itu_t
+    """,
+    "user copies and might_sleep checks": r"""
+        copy_to_user copy_from_user copy_to_iter copy_from_iter copy_page_to_iter
+        copy_page_from_iter copy_folio_to_iter ^copyin$ ^copyout$ put_user get_user
+        might_fault __might_fault might_sleep __might_resched extract_(user|iter)_to_sg
+    """,
+    "containers": r"""
+        list_add list_del list_replace list_move list_splice ^rb_ ^__rb_ ^klist_
+        xas_(?:start|load|find) find_lock_entries rhashtable_lookup ida_free
+    """,
+    "workqueues, timers, completions": r"""
+        del_timer flush_work __cancel_work_timer cancel_work_sync try_to_grab_pending
+        flush_workqueue drain_workqueue destroy_workqueue queue_work insert_work
+        __queue_delayed_work queue_delayed_work_on finish_wait kthread_stop ^complete$
+        wait_for_completion __wake_up __timer_delete_sync sk_stop_timer_sync __mod_timer
+    """,
+    "device model, USB, MMIO": r"""
+        kobject_ add_uevent_var get_device_parent device_add device_del device_unregister
+        device_destroy device_release devres_release_all ^put_device$ device_for_each_child
+        device_remove_file sysfs_remove hwrng_unregister i2c_del_adapter __unregister_client
+        rollback_registered unregister_netdev tty_unregister_device dummy_urb_enqueue
+        usb_kill_urb usb_kill_anchored_urbs usb_control_msg usb_hcd_submit_urb
+        usb_submit_urb readb$ readw$ readl$ readq$ writeb$ writew$ writel$ writeq$ logic_in
+        logic_out
+    """,
+    "VFS": r"""
+        ^iput$ ^iput_final$ ^ihold$ drop_nlink fast_dput dput truncate_inode_pages_range
+        cleanup_srcu_struct
+    """,
+    "arm64 fault entry, misc": r"""
+        do_(kernel|translation)_fault do_mem_abort el1_abort el1h_64_sync(?:_handler)?
+        __phys_addr debug_object timer_is_static_object work_is_static_object perf_trace
+        _indirect_thunk_
+    """,
+}
+SKIP = tuple(p for group in _SKIP_GROUPS.values() for p in group.split())
 
 
 # ---------------------------------------------------------------------------
 # Frame extractors for stalls and hangs (the loop is everywhere; pick the
 # entry point or the blocking call instead of the top frame).
 
-_STALL_ANCHORS = re.compile(
-    "|".join(
-        (
-            # dispatchers and syscall entries
-            "process_one_work",
-            "do_syscall_",
-            "do_fast_syscall_",
-            "sysenter_dispatch",
-            "tracesys_phase2",
-            "el0_svc_handler",
-            "invoke_syscall",
-            "ret_fast_syscall",
-            "netif_receive_skb",
-            "do_softirq",
-            "call_timer_fn",
-            "_run_timers",
-            "run_timer_softirq",
-            "hrtimer_run",
-            "run_ksoftirqd",
-            "smpboot_thread_fn",
-            "^kthread$",
-            "start_secondary",
-            "cpu_startup_entry",
-            "ret_from_fork",
-            # discriminating file and socket operations
-            "vfs_write",
-            "vfs_read",
-            "vfs_iter_read",
-            "vfs_iter_write",
-            "do_iter_read",
-            "do_iter_write",
-            "call_read_iter",
-            "call_write_iter",
-            "new_sync_read",
-            "new_sync_write",
-            "vfs_ioctl",
-            "ksys_ioctl",
-            "compat_ioctl",
-            "compat_sys_ioctl",
-            "blkdev_driver_ioctl",
-            "blkdev_ioctl",
-            "^call_read_iter",
-            "^call_write_iter",
-            "do_iter_readv_writev",
-            "^call_mmap",
-            "mmap_region",
-            "do_mmap",
-            "do_dentry_open",
-            "vfs_open",
-            "^sock_sendmsg",
-            "^sock_recvmsg",
-            "^sock_release",
-            "^__sock_release",
-            "^setsockopt$",
-            "kernel_setsockopt",
-            "sock_common_setsockopt",
-            "^listen$",
-            "kernel_listen",
-            "sk_common_release",
-            "^sock_mmap",
-            "^accept$",
-            "kernel_accept",
-            "^sock_do_ioctl",
-            "^sock_ioctl",
-            "^compat_sock_ioctl",
-            "^nfnetlink_rcv_msg",
-            "^rtnetlink_rcv_msg",
-            "^netlink_dump",
-            "^(sys_)?(socketpair|connect|ioctl)",
-            # page faults, task work, cross calls
-            "__do_fault",
-            "do_page_fault",
-            "^page_fault$",
-            "__fput",
-            "task_work_run",
-            "exit_to_usermode",
-            "smp_call_function",
-            "tasklet_action",
-            "tasklet_hi_action",
-        )
-    )
-)
+_ANCHOR_GROUPS = {
+    "dispatchers and syscall entries": r"""
+        process_one_work do_syscall_ do_fast_syscall_ sysenter_dispatch tracesys_phase2
+        el0_svc_handler invoke_syscall ret_fast_syscall netif_receive_skb do_softirq
+        call_timer_fn _run_timers run_timer_softirq hrtimer_run run_ksoftirqd
+        smpboot_thread_fn ^kthread$ start_secondary cpu_startup_entry ret_from_fork
+    """,
+    "discriminating file and socket operations": r"""
+        vfs_write vfs_read vfs_iter_read vfs_iter_write do_iter_read do_iter_write
+        call_read_iter call_write_iter new_sync_read new_sync_write vfs_ioctl ksys_ioctl
+        compat_ioctl compat_sys_ioctl blkdev_driver_ioctl blkdev_ioctl ^call_read_iter
+        ^call_write_iter do_iter_readv_writev ^call_mmap mmap_region do_mmap do_dentry_open
+        vfs_open ^sock_sendmsg ^sock_recvmsg ^sock_release ^__sock_release ^setsockopt$
+        kernel_setsockopt sock_common_setsockopt ^listen$ kernel_listen sk_common_release
+        ^sock_mmap ^accept$ kernel_accept ^sock_do_ioctl ^sock_ioctl ^compat_sock_ioctl
+        ^nfnetlink_rcv_msg ^rtnetlink_rcv_msg ^netlink_dump
+        ^(sys_)?(socketpair|connect|ioctl)
+    """,
+    "page faults, task work, cross calls": r"""
+        __do_fault do_page_fault ^page_fault$ __fput task_work_run exit_to_usermode
+        smp_call_function tasklet_action tasklet_hi_action
+    """,
+}
+_STALL_ANCHORS = re.compile("|".join(p for g in _ANCHOR_GROUPS.values() for p in g.split()))
 
 
 def stall_frame(frames: list[str]) -> tuple[str, int]:

@@ -21,8 +21,15 @@ def _frames(report: dict) -> list[str]:
 def test_clean_boot_passes(harness):
     r = harness("run", "arm32-highmem-ci")
     assert r.code == 0, r.stdout + r.stderr
-    for name in ("console.log", "build.log", "reports.json", "junit.xml", "metadata.json",
-                 "summary.txt", "initramfs.cpio.gz"):
+    for name in (
+        "console.log",
+        "build.log",
+        "reports.json",
+        "junit.xml",
+        "metadata.json",
+        "summary.txt",
+        "initramfs.cpio.gz",
+    ):
         assert (r.results / name).exists(), name
     meta = r.meta
     assert meta["status"] == "complete" and meta["verdict"] == "pass"
@@ -51,6 +58,8 @@ def test_canary_caught_on_612_and_tree_restored(harness, source_612):
     assert not (source_612 / patches.JOURNAL).exists()
     junit = (r.results / "junit.xml").read_text()
     assert "<failure" in junit and "__pte_offset_map_lock" in junit
+    report_txt = (r.results / "report.txt").read_text()
+    assert report_txt.startswith(f"TITLE: {TITLE_612}") and "handle_mm_fault" in report_txt
 
 
 def test_canary_caught_on_73(harness):

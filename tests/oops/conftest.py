@@ -1,17 +1,11 @@
-"""Fixtures for the oops parser tests: where the shared corpus and logs live."""
+"""Fixtures for the oops parser tests."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
-
-REPO = Path(__file__).resolve().parents[2]
-SHARED = Path(os.environ.get("HARNESS_SHARED", REPO.parent / "shared"))
-SYZ_CORPUS = SHARED / "oops-corpus" / "syzkaller"
-RESEARCH_LOGS = SHARED / "research" / "logs"
-GOLDEN_DIR = REPO / "tests" / "golden" / "oops"
+from oops_golden import SYZ_CORPUS
 
 
 @pytest.fixture

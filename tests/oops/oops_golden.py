@@ -1,9 +1,16 @@
-"""Read golden files in syzkaller's format (header lines, blank line, log)."""
+"""Golden files in syzkaller's format (header lines, blank line, log) and where they live."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+SHARED = Path(os.environ.get("HARNESS_SHARED", REPO.parent / "shared"))
+SYZ_CORPUS = SHARED / "oops-corpus" / "syzkaller"
+RESEARCH_LOGS = SHARED / "research" / "logs"
+GOLDEN_DIR = REPO / "tests" / "golden" / "oops"
 
 KNOWN_KEYS = {
     "TITLE",

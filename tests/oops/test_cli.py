@@ -8,8 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import GOLDEN_DIR, REPO
-from oops_golden import read
+from oops_golden import GOLDEN_DIR, REPO, read
 
 from harness.oops import cmd
 

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import json
 
-from conftest import GOLDEN_DIR, SYZ_CORPUS
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from oops_golden import read
+from oops_golden import GOLDEN_DIR, SYZ_CORPUS, read
 
 from harness.oops import parse
 from harness.oops.parser import parse_strict

@@ -14,8 +14,7 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import GOLDEN_DIR, RESEARCH_LOGS
-from oops_golden import read
+from oops_golden import GOLDEN_DIR, RESEARCH_LOGS, read
 
 from harness.oops import Report
 from harness.oops.parser import parse_strict

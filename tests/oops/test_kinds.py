@@ -552,3 +552,53 @@ def test_arm_verbose_trace_with_register_lines() -> None:
         ]
     )
     assert [f.function for f in frames] == ["__queue_work", "queue_work_on", "nci_send_cmd"]
+
+
+def test_trace_survives_an_interleaved_line() -> None:
+    frames = parse_trace(
+        [
+            "Call Trace:",
+            " <TASK>",
+            " unmap_page_range+0x20/0x30",
+            "random: crng init done",
+            " exit_mmap+0x20/0x30",
+            " </TASK>",
+            "RIP: 0033:0x7f0000001234",
+            " not_a_frame_of_this_trace+0x1/0x2",
+        ]
+    )
+    assert [f.function for f in frames] == ["unmap_page_range", "exit_mmap"]
+
+
+def test_bytes_input_and_garbage_never_raise() -> None:
+    from harness.oops import parse
+
+    assert parse(stamp(SMP_ID).encode())[0].frame == "lru_add_drain"
+    assert parse(None) == []  # type: ignore[arg-type]
+
+
+HUNG = """
+INFO: task kworker/u4:1:42 blocked for more than 122 seconds.
+      Not tainted 6.12.117 #2
+"echo 0 > /proc/sys/kernel/hung_task_timeout_secs" disables this message.
+task:kworker/u4:1    state:D stack:0     pid:42    tgid:42    ppid:2      flags:0x00004000
+Call Trace:
+ <TASK>
+ __schedule+0x3a0/0xb70
+ schedule+0x27/0xd0
+ io_schedule+0x46/0x70
+ folio_wait_bit_common+0x13d/0x350
+ migrate_pages_batch+0x8a4/0xc30
+ compact_zone+0x9e4/0xe70
+ </TASK>
+"""
+
+
+def test_hung_task_version_from_boot_banner() -> None:
+    text = stamp("Linux version 6.12.117 (builder@host) (gcc 12) #2 SMP", t=0.0) + stamp(
+        HUNG, t=200.0
+    )
+    rep = only(text)
+    assert rep.title == "INFO: task hung in migrate_pages_batch"
+    assert rep.type == "HANG"
+    assert (rep.pid, rep.comm, rep.version) == (42, "kworker/u4:1", "6.12.117")

@@ -12,8 +12,7 @@ from functools import cache
 from pathlib import Path
 
 import pytest
-from conftest import SYZ_CORPUS
-from oops_golden import Golden, read
+from oops_golden import SYZ_CORPUS, Golden, read
 
 from harness.oops.parser import parse_strict
 

@@ -1,0 +1,120 @@
+"""`harness lava job|run|submit`: argument parsing only; the work is in harness.lava.flow."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from harness.run import RunOptions
+
+_EXIT_HELP = (
+    "Exit codes as `harness run`: 0 pass, 1 regression found, 2 build error, "
+    "3 infra error or timeout (or a canary not caught), 4 usage or config error."
+)
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("target", help="a target from configs/targets (see `harness list`)")
+    p.add_argument("--scenario", "-s", default="boot", help="scenario folder name (default: boot)")
+    p.add_argument("--kernel", "-k", help="debian-6.12 (default), debian-7.3, or PATH[@REF]")
+    p.add_argument("--patch", action="append", metavar="FILE", help="inject a patch (repeatable)")
+    p.add_argument(
+        "--accel", choices=["auto", "kvm", "tcg"], help="QEMU accelerator in device.yaml"
+    )
+    p.add_argument("--jobs", "-j", type=int, help="make -j (default: all CPUs)")
+    p.add_argument("--timeout", type=int, help="boot timeout in seconds (the job's test timeout)")
+    p.add_argument("--results", help="results root (default: results/)")
+    p.add_argument(
+        "--out", type=Path, help="where job.yaml and artifacts/ go (default: <run>/lava)"
+    )
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress output")
+
+
+def register(subparsers: Any) -> None:
+    """Add `lava` with its job, run and submit subcommands."""
+    lava = subparsers.add_parser(
+        "lava",
+        help="build as `harness run` does, then boot through LAVA (lava-run or a lab)",
+        description="Every target and scenario as a LAVA job. " + _EXIT_HELP,
+    )
+    sub = lava.add_subparsers(dest="lava_command", required=True)
+    job = sub.add_parser("job", help="build and write the LAVA job (and QEMU device file)")
+    _common(job)
+    job.add_argument("--artifact-url", help="where a lab fetches artifacts/ (default: file://)")
+    job.set_defaults(func=cmd_job)
+    run = sub.add_parser(
+        "run", help="run the job here with lava-run and judge it", description=_EXIT_HELP
+    )
+    _common(run)
+    run.set_defaults(func=cmd_run)
+    submit = sub.add_parser(
+        "submit", help="submit the job to a lava-server, wait, judge", description=_EXIT_HELP
+    )
+    _common(submit)
+    submit.add_argument("--server", required=True, help="lava-server URL, e.g. https://lab/")
+    submit.add_argument("--token", help="API token (default: $HARNESS_LAVA_TOKEN)")
+    submit.add_argument("--artifact-url", help="URL under which artifacts/ is published")
+    submit.add_argument("--poll", type=float, default=5.0, help="seconds between polls")
+    submit.set_defaults(func=cmd_submit)
+
+
+def options(args: argparse.Namespace) -> RunOptions:
+    return RunOptions(
+        target=args.target,
+        scenario=args.scenario,
+        kernel=args.kernel,
+        patches=tuple(Path(p) for p in args.patch or ()),
+        accel=args.accel,
+        jobs=args.jobs,
+        quiet=args.quiet,
+        results_root=Path(args.results) if args.results else None,
+        boot_timeout=args.timeout,
+    )
+
+
+def argv_of(args: argparse.Namespace) -> list[str]:
+    """The command line for metadata.json: never the token."""
+    out = [args.lava_command, args.target, "--scenario", args.scenario]
+    for flag in ("kernel", "accel", "timeout", "server", "artifact_url"):
+        if getattr(args, flag, None):
+            out += [f"--{flag.replace('_', '-')}", str(getattr(args, flag))]
+    for p in args.patch or ():
+        out += ["--patch", p]
+    return out
+
+
+def cmd_job(args: argparse.Namespace) -> int:
+    from harness.lava import flow
+
+    prep = flow.start(options(args), argv_of(args))
+    files = flow.write_job(prep, args.out, args.artifact_url)
+    print(f"job:       {files.job}")
+    if files.device:
+        print(f"device:    {files.device}")
+    print(f"artifacts: {files.dir / 'artifacts'}")
+    if args.artifact_url:
+        print(f"publish {files.dir / 'artifacts'}/* under {args.artifact_url}")
+    print(f"results:   {prep.rdir}")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from harness.lava import flow
+
+    outcome = flow.run_local(options(args), argv_of(args), args.out)
+    print(outcome.summary, end="")
+    return outcome.verdict.exit_code
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    from harness.lava import flow
+
+    token = args.token or os.environ.get("HARNESS_LAVA_TOKEN")
+    outcome = flow.run_submit(
+        options(args), argv_of(args), args.server, token, args.artifact_url, args.out, args.poll
+    )
+    sys.stdout.write(outcome.summary)
+    return outcome.verdict.exit_code

@@ -1,0 +1,109 @@
+"""A lava-server's REST API v0.2: submit a job, wait for it, fetch its log and results.
+
+Only what the harness needs; the log is then judged exactly like a local lava-run's.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+
+from harness.errors import ConfigError, InfraError
+
+FINISHED = "Finished"
+
+
+@dataclass
+class JobState:
+    """A job as the server reports it (state: Submitted .. Finished; health: Complete ..)."""
+
+    id: int
+    state: str
+    health: str
+    failure_comment: str = ""
+
+
+class LavaServer:
+    """One server, optionally authenticated with a user's API token."""
+
+    def __init__(
+        self,
+        url: str,
+        token: str | None = None,
+        *,
+        session: requests.Session | None = None,
+        timeout: float = 30.0,
+    ) -> None:
+        self.base = url.rstrip("/") + "/api/v0.2"
+        self.url = url.rstrip("/")
+        self.http = session or requests.Session()
+        self.timeout = timeout
+        if token:
+            self.http.headers["Authorization"] = f"Token {token}"
+
+    def _call(self, method: str, path: str, **kw: Any) -> requests.Response:
+        try:
+            r = self.http.request(method, f"{self.base}/{path}", timeout=self.timeout, **kw)
+        except requests.RequestException as e:
+            raise InfraError(f"LAVA server {self.url}: {e}") from e
+        if r.status_code in (401, 403):
+            raise ConfigError(f"LAVA server {self.url}: {r.status_code}: check --token")
+        if r.status_code == 400:
+            raise ConfigError(f"LAVA server {self.url} refused the job: {_message(r)}")
+        if r.status_code >= 300:
+            raise InfraError(f"LAVA server {self.url}: {method} {path}: HTTP {r.status_code}")
+        return r
+
+    def submit(self, definition: str) -> int:
+        """POST the job YAML; the id of the (single-node) job."""
+        r = self._call("POST", "jobs/", json={"definition": definition})
+        return int(r.json()["job_ids"][0])
+
+    def state(self, job_id: int) -> JobState:
+        d = self._call("GET", f"jobs/{job_id}/").json()
+        return JobState(int(d["id"]), d["state"], d["health"], d.get("failure_comment") or "")
+
+    def cancel(self, job_id: int) -> None:
+        try:
+            self._call("GET", f"jobs/{job_id}/cancel/")
+        except (InfraError, ConfigError):
+            pass
+
+    def logs(self, job_id: int) -> str:
+        return self._call("GET", f"jobs/{job_id}/logs/").text
+
+    def results(self, job_id: int) -> str:
+        """The job's test cases as YAML (LAVA's own 'lava' suite included)."""
+        return self._call("GET", f"jobs/{job_id}/yaml/").text
+
+    def wait(
+        self,
+        job_id: int,
+        timeout: float,
+        *,
+        poll: float = 5.0,
+        on_state: Callable[[JobState, float], None] | None = None,
+    ) -> JobState | None:
+        """Poll until Finished; None when the timeout passed first (the job is canceled)."""
+        t0 = time.monotonic()
+        while True:
+            st = self.state(job_id)
+            if on_state:
+                on_state(st, time.monotonic() - t0)
+            if st.state == FINISHED:
+                return st
+            if time.monotonic() - t0 > timeout:
+                self.cancel(job_id)
+                return None
+            time.sleep(poll)
+
+
+def _message(r: requests.Response) -> str:
+    try:
+        return str(r.json().get("message", r.text))
+    except ValueError:
+        return r.text[:500]
