@@ -92,7 +92,10 @@ def main() -> int:
             cwd_tree = cmd[0].endswith("merge_config.sh")
             t0 = time.monotonic()
             rc = subprocess.run(
-                cmd, env=env, stdout=log, stderr=subprocess.STDOUT,
+                cmd,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
                 cwd=src.tree if cwd_tree else None,
             ).returncode
             if rc:
@@ -104,8 +107,13 @@ def main() -> int:
     for i in range(args.boots):
         with open(work / f"raw-console-{i}.log", "wb") as log:
             t0 = time.monotonic()
-            subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                           timeout=first.get("boot_timeout", 1200))
+            subprocess.run(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                timeout=first.get("boot_timeout", 1200),
+            )
             r_boots.append(time.monotonic() - t0)
 
     def med(xs: list[float]) -> float:
@@ -113,14 +121,22 @@ def main() -> int:
 
     b_ratio = h_build / r_build
     v_ratio = med(h_boots) / med(r_boots)
-    print(f"target {args.target}, kernel {first['kernel']['version']}, ccache "
-          f"{'on' if args.ccache else 'off'}")
-    print(f"build:        harness {h_build:8.1f}s  raw make {r_build:8.1f}s  ratio {b_ratio:.3f}"
-          f"  (goal <= 1.03) {'OK' if b_ratio <= 1.03 else 'OVER'}")
-    print(f"boot+verdict: harness {med(h_boots):8.1f}s  raw qemu {med(r_boots):8.1f}s  ratio "
-          f"{v_ratio:.3f}  (goal <= 1.05) {'OK' if v_ratio <= 1.05 else 'OVER'}")
-    print(f"  harness boots {[round(x, 1) for x in h_boots]}, raw boots "
-          f"{[round(x, 1) for x in r_boots]}")
+    print(
+        f"target {args.target}, kernel {first['kernel']['version']}, ccache "
+        f"{'on' if args.ccache else 'off'}"
+    )
+    print(
+        f"build:        harness {h_build:8.1f}s  raw make {r_build:8.1f}s  ratio {b_ratio:.3f}"
+        f"  (goal <= 1.03) {'OK' if b_ratio <= 1.03 else 'OVER'}"
+    )
+    print(
+        f"boot+verdict: harness {med(h_boots):8.1f}s  raw qemu {med(r_boots):8.1f}s  ratio "
+        f"{v_ratio:.3f}  (goal <= 1.05) {'OK' if v_ratio <= 1.05 else 'OVER'}"
+    )
+    print(
+        f"  harness boots {[round(x, 1) for x in h_boots]}, raw boots "
+        f"{[round(x, 1) for x in r_boots]}"
+    )
     shutil.rmtree(raw_dir, ignore_errors=True)
     return 0
 

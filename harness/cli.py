@@ -12,7 +12,6 @@ from pathlib import Path
 from harness.config import list_scenarios, list_targets
 from harness.errors import EXIT_USAGE, HarnessError
 
-
 # Stages that own a subcommand register it themselves (each has register(subparsers)).
 _SUBCOMMAND_MODULES = ("harness.oops.cmd", "harness.lava.cmd")
 

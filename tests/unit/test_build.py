@@ -73,8 +73,9 @@ def test_option_dropped_by_kconfig_is_named(fake):
 def test_scenario_requirement_not_met(fake):
     target, src, cache, _ = fake
     with pytest.raises(NotApplicable, match="CONFIG_TRANSPARENT_HUGEPAGE=n"):
-        build.build(target, src, cache, jobs=1, quiet=True,
-                    requires={"CONFIG_TRANSPARENT_HUGEPAGE": "y"})
+        build.build(
+            target, src, cache, jobs=1, quiet=True, requires={"CONFIG_TRANSPARENT_HUGEPAGE": "y"}
+        )
 
 
 def test_compile_error_is_build_error_with_log(fake):
