@@ -18,7 +18,7 @@ tinyconfig:
 	@echo "  HOSTCC  scripts/kconfig/conf"
 	@printf 'CONFIG_BASE=y\n# CONFIG_HIGHMEM is not set\n' > $(O)/.config
 olddefconfig:
-	@grep -E "^($$(paste -sd'|' $(CURDIR)/Kconfig.allowed))=" $(O)/.config \\
+	@grep -E "^($$(paste -sd'|' $(CURDIR)/Kconfig.allowed))=" $(O)/.config \
 		> $(O)/.config.new || true
 	@mv $(O)/.config.new $(O)/.config
 zImage:
