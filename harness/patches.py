@@ -7,6 +7,7 @@ the next one instead of leaking a canary bug into a clean build.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import json
 import logging
@@ -128,12 +129,38 @@ def recover(tree: Path) -> list[str]:
 
 
 @contextlib.contextmanager
+def tree_lock(tree: Path, *, exclusive: bool) -> Iterator[None]:
+    """Runs that only read a tree share it; a run that patches it has it alone.
+
+    Two targets built from one source (arm32-highmem-ci and -lpae-ci, a nightly matrix)
+    would otherwise see, or revert, each other's canary patches.
+    """
+    with open(tree.parent / f".{tree.name}.harness-lock", "a") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log.info("waiting for another run that uses %s", tree)
+            fcntl.flock(fh, fcntl.LOCK_EX)
+        recover(tree)  # only ever under the exclusive lock
+        if not exclusive:
+            fcntl.flock(fh, fcntl.LOCK_SH)
+        yield
+
+
+@contextlib.contextmanager
 def applied(tree: Path, patches: list[Path], stash_dir: Path) -> Iterator[list[Path]]:
     """Apply patches in order for the duration of the block, then revert them all.
 
-    If one does not apply, those already applied are reverted before the error propagates.
+    The tree is locked for the whole block (shared when there is nothing to apply). If a
+    patch does not apply, those already applied are reverted before the error propagates.
     """
-    recover(tree)
+    with tree_lock(tree, exclusive=bool(patches)):
+        with _applied(tree, patches, stash_dir):
+            yield patches
+
+
+@contextlib.contextmanager
+def _applied(tree: Path, patches: list[Path], stash_dir: Path) -> Iterator[None]:
     stash_dir.mkdir(parents=True, exist_ok=True)
     entries: list[dict] = []
     try:
@@ -143,7 +170,7 @@ def applied(tree: Path, patches: list[Path], stash_dir: Path) -> Iterator[list[P
             before = apply(tree, patch)
             entries.append({"patch": str(patch), "copy": str(copy), "before": before})
             _journal(tree).write_text(json.dumps(entries, indent=1))
-        yield patches
+        yield
     finally:
         while entries:
             revert(tree, Path(entries[-1]["copy"]), entries[-1]["before"])

@@ -11,10 +11,20 @@ from dataclasses import dataclass
 from typing import Any
 
 import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
 
 from harness.errors import ConfigError, InfraError
 
 FINISHED = "Finished"
+# a lab's server drops keep-alive connections and restarts: GETs are retried, never a POST
+_RETRY = Retry(
+    total=6,
+    backoff_factor=1.0,
+    status_forcelist=(502, 503, 504),
+    allowed_methods=frozenset({"GET"}),
+    raise_on_status=False,
+)
 
 
 @dataclass
@@ -41,6 +51,8 @@ class LavaServer:
         self.base = url.rstrip("/") + "/api/v0.2"
         self.url = url.rstrip("/")
         self.http = session or requests.Session()
+        self.http.mount("http://", HTTPAdapter(max_retries=_RETRY))
+        self.http.mount("https://", HTTPAdapter(max_retries=_RETRY))
         self.timeout = timeout
         if token:
             self.http.headers["Authorization"] = f"Token {token}"

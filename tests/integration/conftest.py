@@ -76,6 +76,12 @@ def kernel_git_repo(tmp_path_factory, source_612) -> Path:
     subprocess.run(["cp", "-a", "--reflink=auto", str(source_612), str(repo)], check=True)
     for junk in repo.glob(".harness-*"):
         junk.unlink()
+    # Debian's tarball ignores everything at the top level ("/*" in .gitignore): restore
+    # upstream's behaviour so the repository tracks the tree like a real kernel checkout.
+    gitignore = repo / ".gitignore"
+    text = gitignore.read_text()
+    if "# Debian packaging" in text:
+        gitignore.write_text(text[: text.index("#\n# Debian packaging")])
     env = {
         **os.environ,
         "GIT_AUTHOR_NAME": "Harness Test",

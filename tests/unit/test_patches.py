@@ -91,3 +91,27 @@ def test_recover_after_killed_run(tree, tmp_path):
     )
     assert patches.recover(tree) == ["x.patch"]
     assert _snapshot(tree) == before
+
+
+def test_patching_run_waits_for_readers(tree, tmp_path):
+    """A run that patches must not start while another run builds from the same tree."""
+    import threading
+    import time
+
+    p = _make_patch(tree, tmp_path, "x.patch", {"mm/b.c": ("alpha\n", "ALPHA\n")})
+    seen = []
+
+    def patcher():
+        with patches.applied(tree, [p], tmp_path / "stash2"):
+            seen.append(("patched", time.monotonic()))
+
+    with patches.applied(tree, [], tmp_path / "stash1"):
+        t = threading.Thread(target=patcher)
+        t.start()
+        time.sleep(0.5)
+        assert seen == []  # still waiting for the shared holder
+        assert "ALPHA" not in (tree / "mm/b.c").read_text()
+        released = time.monotonic()
+    t.join(5)
+    assert seen and seen[0][1] >= released
+    assert "ALPHA" not in (tree / "mm/b.c").read_text()
