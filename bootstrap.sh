@@ -12,6 +12,10 @@ APT_PACKAGES=(
   gcc-aarch64-linux-gnu libc6-dev-arm64-cross binutils-aarch64-linux-gnu
   # guests
   qemu-system-arm qemu-system-x86
+  # LAVA: lava-run + lava_common schemas; lava-server + postgresql for the REST round trip
+  # (the integration test starts them on loopback itself; without a running PostgreSQL
+  # lava-server's postinst skips its database, which the test then creates)
+  lava-dispatcher lava-server postgresql
   # the offline default kernel source
   linux-source-6.12
   # python

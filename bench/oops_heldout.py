@@ -60,6 +60,16 @@ class Outcome:
         return not self.clean and "TYPE" in self.golden.headers
 
     @property
+    def legacy(self) -> bool:
+        """A crash file without TYPE: is an old version of a syzkaller test.
+
+        syzkaller added TYPE: to every crash file whose type is known; a copy
+        without it predates that and its expected title may follow rules that
+        syzkaller itself has changed since (e.g. `in corrupted` frames).
+        """
+        return not self.clean and not self.type_known
+
+    @property
     def type_ok(self) -> bool:
         return self.type == self.golden.type
 
@@ -84,7 +94,7 @@ def looks_syzkaller(path: Path) -> bool:
             first = f.readline().decode("utf-8", "replace")
     except OSError:
         return False
-    if first.startswith("#") or first.rstrip("\r\n") == "" and first:
+    if first.startswith("#") or (first and not first.strip("\r\n")):
         return True
     key, sep, _ = first.partition(":")
     return bool(sep) and key in KNOWN_KEYS
@@ -136,6 +146,7 @@ class Summary:
         def ratio(num: int, den: int) -> str:
             return f"{num}/{den} = {num / den:.3f}" if den else f"{num}/0"
 
+        current = [o for o in outs if not o.legacy]
         return [
             f"{self.name}: {len(outs)} files ({len(crashes)} crashes, {len(clean)} clean logs)",
             f"  exact titles         {ratio(sum(o.title_ok for o in outs), len(outs))}",
@@ -146,6 +157,9 @@ class Summary:
             f"  corrupted agreement  {ratio(sum(o.corrupted_ok for o in crashes), len(crashes))}",
             f"  clean-log false pos. {sum(1 for o in clean if o.reports)}/{len(clean)}",
             f"  full pass (corpus test criterion) {ratio(sum(o.passed for o in outs), len(outs))}",
+            f"  current-format files (TYPE: header or clean log): exact titles "
+            f"{ratio(sum(o.title_ok for o in current), len(current))}, full pass "
+            f"{ratio(sum(o.passed for o in current), len(current))}",
         ]
 
 
@@ -159,7 +173,7 @@ def _rel(path: Path, base: Path) -> str:
 def mismatch_lines(outcomes: Iterable[Outcome], base: Path) -> list[str]:
     out = []
     for o in outcomes:
-        name = _rel(o.path, base)
+        name = _rel(o.path, base) + (" (legacy header)" if o.legacy else "")
         if o.error:
             out.append(f"  {name}: {o.error}")
             continue

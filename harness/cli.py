@@ -42,6 +42,63 @@ def cmd_run(args: argparse.Namespace) -> int:
     return outcome.verdict.exit_code
 
 
+def cmd_bisect(args: argparse.Namespace) -> int:
+    from harness.bisect import BisectOptions, bisect
+
+    result = bisect(
+        BisectOptions(
+            target=args.target,
+            good=args.good,
+            bad=args.bad,
+            kernel=args.kernel,
+            scenario=args.scenario,
+            match=args.match,
+            runs=args.runs,
+            retries=args.retries,
+            jobs=args.jobs,
+            results_root=Path(args.results) if args.results else None,
+        )
+    )
+    print(result.summary, end="")
+    return result.exit_code
+
+
+def cmd_bisect_step(args: argparse.Namespace) -> int:
+    import subprocess
+
+    from harness.bisect import ABORT, StepOptions, step
+    from harness.source import IN_PLACE
+
+    kernel = args.kernel
+    if not kernel:
+        top = subprocess.run(
+            ["git", "rev-parse", "--show-toplevel"], capture_output=True, text=True
+        )
+        if top.returncode:
+            print("harness bisect-step: run it inside a git tree or give --kernel", file=sys.stderr)
+            return ABORT
+        kernel = IN_PLACE + top.stdout.strip()
+    if not kernel.startswith(IN_PLACE):
+        kernel = IN_PLACE + kernel
+    try:
+        return step(
+            StepOptions(
+                target=args.target,
+                scenario=args.scenario,
+                tree=Path(kernel[len(IN_PLACE) :]),
+                match=args.match,
+                runs=args.runs,
+                retries=args.retries,
+                log=Path(args.log) if args.log else None,
+                results_root=Path(args.results) if args.results else None,
+                jobs=args.jobs,
+            )
+        )
+    except HarnessError as e:  # never let git take a usage error for "bad"
+        print(f"harness bisect-step: {e}", file=sys.stderr)
+        return ABORT
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     from harness.config import load_scenario, load_target
 
@@ -84,6 +141,42 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--results", help="results root (default: results/)")
     r.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     r.set_defaults(func=cmd_run)
+
+    b = sub.add_parser(
+        "bisect",
+        help="find the first bad commit between two refs of a git tree",
+        description="Exit codes: 0 culprit found, 3 aborted (infra errors, only skips left, "
+        "or the bad ref does not fail), 4 usage error.",
+    )
+    b.add_argument("target")
+    b.add_argument("--good", required=True, help="a ref that passes")
+    b.add_argument("--bad", required=True, help="a ref that shows the regression")
+    b.add_argument("--kernel", "-k", required=True, help="the local git tree")
+    b.add_argument("--scenario", "-s", default="boot")
+    b.add_argument("--match", help="regex on report titles (default: the title seen on --bad)")
+    b.add_argument("--runs", type=int, default=1, help="boots before calling a commit good")
+    b.add_argument("--retries", type=int, default=2, help="retries of an infra error per step")
+    b.add_argument("--jobs", "-j", type=int)
+    b.add_argument("--results")
+    b.set_defaults(func=cmd_bisect)
+
+    bs = sub.add_parser(
+        "bisect-step",
+        help="test the checked-out commit for `git bisect run`",
+        description="Exit codes for git bisect run: 0 good, 1 bad (the matching regression), "
+        "125 skip (build error, a different failure, scenario not applicable), "
+        "255 abort (infrastructure error after retries).",
+    )
+    bs.add_argument("target")
+    bs.add_argument("--kernel", "-k", help="git tree to build as is (default: the current one)")
+    bs.add_argument("--scenario", "-s", default="boot")
+    bs.add_argument("--match", help="regex a report title must match to call the commit bad")
+    bs.add_argument("--runs", type=int, default=1, help="boots before calling a commit good")
+    bs.add_argument("--retries", type=int, default=2)
+    bs.add_argument("--log", help="append a JSON line per step to this file")
+    bs.add_argument("--jobs", "-j", type=int)
+    bs.add_argument("--results")
+    bs.set_defaults(func=cmd_bisect_step)
 
     ls = sub.add_parser("list", help="list targets and scenarios")
     ls.set_defaults(func=cmd_list)

@@ -22,6 +22,7 @@ from harness.errors import ConfigError, InfraError
 log = logging.getLogger(__name__)
 
 DEFAULT_KERNEL = "debian-6.12"
+IN_PLACE = "inplace:"  # --kernel inplace:PATH builds a git tree as it is (bisect steps)
 SPECS_DIR = ROOT / "kernels"
 
 
@@ -72,6 +73,8 @@ def resolve(spec: str | None, cache: Path | None = None) -> KernelSource:
     """
     spec = spec or DEFAULT_KERNEL
     cache = cache or cache_root()
+    if spec.startswith(IN_PLACE):
+        return in_place(Path(spec[len(IN_PLACE) :]), cache)
     spec_file = SPECS_DIR / f"{spec}.yaml"
     if spec_file.exists():
         return _debian_source(spec, spec_file, cache)
@@ -172,7 +175,7 @@ def _git_source(path: Path, ref: str | None, cache: Path, origin: str) -> Kernel
     )
     if not commit:
         raise ConfigError(f"--kernel {origin}: {ref or 'HEAD'!r} is not a commit in {path}")
-    name = f"git-{path.name}-{hashlib.sha1(str(path).encode()).hexdigest()[:8]}"
+    name = worktree_name(path)
     wt = cache / "worktrees" / name
     checkout_worktree(path, wt, commit)
     return KernelSource(
@@ -184,6 +187,37 @@ def _git_source(path: Path, ref: str | None, cache: Path, origin: str) -> Kernel
         origin=origin,
         commit=commit,
         subject=git(wt, "log", "-1", "--format=%s", commit),
+    )
+
+
+def worktree_name(repo: Path) -> str:
+    """The harness worktree (and build dir) name for a user's repository."""
+    return f"git-{repo.name}-{hashlib.sha1(str(repo).encode()).hexdigest()[:8]}"
+
+
+def in_place(path: Path, cache: Path) -> KernelSource:
+    """A git tree built as it stands, for `git bisect run` driving its HEAD.
+
+    The harness's own worktree keeps its name, so bisect steps share the build dir
+    that `harness run --kernel REPO` uses; any other tree gets a name of its own.
+    """
+    path = path.expanduser().resolve()
+    if git(path, "rev-parse", "--git-dir", check=False) == "":
+        raise ConfigError(f"--kernel {IN_PLACE}{path}: not a git tree")
+    if path.parent == (cache / "worktrees").resolve():
+        name = path.name
+    else:
+        name = worktree_name(path) + "-inplace"
+    commit = git(path, "rev-parse", "HEAD")
+    return KernelSource(
+        name=name,
+        tree=path,
+        version=read_version(path),
+        kind="git",
+        description=f"git tree {path} as checked out",
+        origin=f"{IN_PLACE}{path}",
+        commit=commit,
+        subject=git(path, "log", "-1", "--format=%s", commit),
     )
 
 

@@ -1,10 +1,10 @@
 """Read a LAVA job log back into the console and the facts `harness run` judges.
 
 A LAVA log is one YAML mapping per line ({dt, lvl, msg}); lava-run writes them bare on
-stderr, lava-server serves them as a YAML list ("- {...}"). `lvl: target` lines are the
-guest's console. LAVA calls a kernel panic with -no-reboot "Connection closed", an
-infrastructure error: the console decides instead, through the same markers and the same
-crash parser as a local boot.
+stderr, lava-server serves them as a YAML list ("- {...}"). `lvl: target` lines (and
+`lvl: feedback`, read after the test) are the guest's console. LAVA calls a kernel panic
+with -no-reboot "Connection closed", an infrastructure error: the console decides
+instead, through the same markers and the same crash parser as a local boot.
 """
 
 from __future__ import annotations
@@ -25,6 +25,9 @@ except AttributeError:  # pragma: no cover - PyYAML without libyaml
     _Loader = yaml.SafeLoader
 
 _PHASES = (b"Booting Linux", b"Linux version")
+# console lines: 'target' while an action reads the DUT, 'feedback' for what is read after
+# it (the DONE marker can land there when the monitor stops on it mid-buffer)
+_CONSOLE = ("target", "feedback")
 
 
 @dataclass
@@ -84,8 +87,11 @@ def parse_log(text: str) -> LavaLog:
         if entry is None:
             continue
         lvl, msg = entry["lvl"], entry.get("msg")
-        if lvl == "target":
-            lines.append(msg if isinstance(msg, str) else str(msg))
+        if lvl in _CONSOLE:
+            line = msg if isinstance(msg, str) else str(msg)
+            # after the test LAVA reads what is left as 'feedback'; an echo can repeat
+            if not (lvl == "feedback" and lines and lines[-1] == line):
+                lines.append(line)
             when = _time(entry)
             first = first or when
             last = when or last

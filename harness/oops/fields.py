@@ -143,7 +143,8 @@ def extract(lines: list[str], xen: bool = False) -> Fields:
                 f.tainted = (groups["taint"] or "").rstrip() or None
                 f.version = groups["version"]
                 task_found = True
-            else:
+            elif "CPU" in line or "pid: " in line or "INFO: task" in line or "LOCKUP" in line:
+                # (every _FALLBACK_TASK alternative contains one of these)
                 m = _FALLBACK_TASK.search(line)
                 if m:
                     for key, value in m.groupdict().items():

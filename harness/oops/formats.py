@@ -15,6 +15,7 @@ segment selectors such as `RIP: e030:`.
 from __future__ import annotations
 
 import re
+import re._parser as _sre_parser  # type: ignore[import-not-found]
 from dataclasses import dataclass, field
 
 from .stack import (
@@ -52,6 +53,25 @@ class Format:
     stack: Stack | None = None
     no_stack_trace: bool = False
     corrupted: bool = False
+    # Text every match of `title` starts with ("" if none): lets describe()
+    # try the title only where the kind's header occurs.
+    literal: str = field(default="", compare=False)
+
+
+def literal_prefix(pattern: re.Pattern[str]) -> str:
+    """The literal text that every match of `pattern` starts with ("" if unknown)."""
+    if pattern.flags & re.IGNORECASE:
+        return ""
+    try:
+        parsed = _sre_parser.parse(pattern.pattern, pattern.flags)
+    except Exception:  # pragma: no cover - an internal API: fall back to search()
+        return ""
+    chars = []
+    for op, arg in parsed:
+        if op is not _sre_parser.LITERAL:
+            break
+        chars.append(chr(arg))
+    return "".join(chars)
 
 
 @dataclass(frozen=True)
@@ -84,7 +104,14 @@ def warning_stack(*skip: str) -> Stack:
 
 def _f(title: str, fmt: str, **kw: object) -> Format:
     report = kw.pop("report", None)
-    return Format(title=rx(title), fmt=fmt, report=rx(report) if report else None, **kw)  # type: ignore[arg-type]
+    pattern = rx(title)
+    return Format(
+        title=pattern,
+        fmt=fmt,
+        report=rx(report) if report else None,
+        literal=literal_prefix(pattern),
+        **kw,  # type: ignore[arg-type]
+    )
 
 
 def _kind(

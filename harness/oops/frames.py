@@ -99,14 +99,14 @@ def parse_trace(lines: list[str]) -> list[Frame]:
     stray = 0
     for line in lines:
         if not started:
-            m = _START.search(line)
+            m = _START.search(line) if "race:" in line else None
             if not m:
                 continue
             started = True
             line = m["rest"]
             if not line.strip():
                 continue
-        m = _INLINE.match(line)
+        m = _INLINE.match(line) if "[inline]" in line else None
         if m:
             pending_inline.append(
                 {"function": m["func"], "file": m["file"], "line": int(m["line"])}

@@ -60,6 +60,18 @@ STACK_START = tuple(
     )
 )
 RISCV_STACK_START = STACK_START[-1]
+# Text each STACK_START match contains (a cheap test before the search).
+STACK_START_HINTS = (
+    "Call ",
+    "Allocated:",
+    "Allocated by task ",
+    "Freed:",
+    "Freed by task ",
+    " backtrace",
+    "Backtrace:",
+    "Uninit was stored to memory at",
+    " badaddr: ",
+)
 
 # Lines that carry a frame: generic, arm verbose, arm short, Xen.
 FRAME_LINES = (

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 
 from . import formats as F
 from . import stack as S
@@ -42,12 +42,32 @@ def _strip_prefix(frame: str) -> str:
     return best
 
 
+# Frame names repeat across reports (dump_stack, panic...) and the skip list
+# is one long alternation, slow to search: remember each answer, per skip
+# list (those are cached for good, so their ids are stable).  Bounded by the
+# number of distinct kernel symbols; cleared if a log is pathological.
+_SKIPPED: dict[int, dict[str, bool]] = {}
+_SKIPPED_MAX = 1 << 16
+
+
+def _skipped(skip: re.Pattern[str], name: str) -> bool:
+    known = _SKIPPED.get(id(skip))
+    if known is None:
+        known = _SKIPPED[id(skip)] = {}
+    hit = known.get(name)
+    if hit is None:
+        if len(known) >= _SKIPPED_MAX:
+            known.clear()
+        hit = known[name] = skip.search(name) is not None
+    return hit
+
+
 def _append(frames: list[str], match: re.Match[str], skip: re.Pattern[str]) -> None:
     for group in match.groups():
         if not group:
             continue
         name = demangle(group)
-        if not skip.search(name):
+        if not _skipped(skip, name):
             frames.append(name)
 
 
@@ -58,6 +78,21 @@ def _matches_any(line: str, patterns: tuple[re.Pattern[str], ...]) -> bool:
 _STACK_START_ANY = re.compile(
     "|".join(f"(?:{p.pattern})" for p in S.STACK_START) + "|Xen call trace:"
 )
+
+
+def _stack_start(line: str) -> bool:
+    """_STACK_START_ANY.search(line), with a cheap test for the usual no."""
+    if not (
+        "Call " in line
+        or "Allocated" in line
+        or "Freed" in line
+        or "acktrace" in line
+        or "Uninit" in line
+        or "badaddr" in line
+        or "Xen call" in line
+    ):
+        return False
+    return _STACK_START_ANY.search(line) is not None
 
 
 def _corrupted_line(line: str) -> bool:
@@ -104,7 +139,7 @@ def _extract_impl(
                 if _corrupted_line(line):
                     ok = False
                     break
-                if _STACK_START_ANY.search(line):
+                if _stack_start(line):
                     break
                 if nxt is not None:
                     m = nxt.search(line)
@@ -174,14 +209,39 @@ def _partial_args(prefix: list[str], frames: list[tuple[str, str]]) -> list[list
     return out
 
 
+def _occurrences(text: str, needle: str) -> list[int]:
+    out = []
+    pos = text.find(needle)
+    while pos >= 0:
+        out.append(pos)
+        pos = text.find(needle, pos + 1)
+    return out
+
+
 def describe(report: str, kind: F.Kind) -> Description:
     """Match the report text against `kind`'s formats (earliest title match wins)."""
     best = Description()
     start = len(report) + 1
     matched_title = False
     alts: list[str] = []
+    header = kind.header
+    at: list[int] | None = None  # where the header occurs, found on first use
     for fmt in kind.formats:
-        m = fmt.title.search(report)
+        if fmt.literal.startswith(header):
+            # Every match starts with the header: try the title only there
+            # (same result as search(), without scanning the whole report).
+            if at is None:
+                at = _occurrences(report, header)
+            m = None
+            for pos in at:
+                if pos > start:
+                    break
+                if report.startswith(fmt.literal, pos):
+                    m = fmt.title.match(report, pos)
+                    if m is not None:
+                        break
+        else:
+            m = fmt.title.search(report)
         if m is None or m.start() > start:
             continue
         if m.start() == start and best.title:
@@ -233,7 +293,9 @@ def check_corrupted(title: str, report: str, fmt: F.Format | None) -> str:
     if fmt is None or fmt.no_stack_trace:
         return ""
     has_stack = False
-    for key in S.STACK_START:
+    for key, hint in zip(S.STACK_START, S.STACK_START_HINTS, strict=True):
+        if hint not in report:
+            continue
         m = key.search(report)
         if m is None:
             continue
@@ -272,6 +334,7 @@ _REPLACEMENTS = (
 MAX_TITLE = 120
 
 
+@lru_cache(maxsize=4096)  # a log repeats the same few titles and ALT titles
 def normalize(title: str) -> str:
     """Replace run-specific tokens (addresses, numbers, lines) and sanitise."""
     for pattern, repl in _REPLACEMENTS:

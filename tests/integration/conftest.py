@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from gitutil import git_env
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -70,9 +72,24 @@ def source_612() -> Path:
 
 
 @pytest.fixture(scope="session")
-def kernel_git_repo(tmp_path_factory, source_612) -> Path:
-    """A real git repository made from Debian's 6.12 tarball (one commit, tag v6.12-debian)."""
-    repo = tmp_path_factory.mktemp("linux") / "linux"
+def kernel_git_repo(source_612) -> Path:
+    """A real git repository made from Debian's 6.12 tarball (one commit, tag v6.12-debian).
+
+    It lives in the harness cache (gitignored) and is reused across sessions: its path
+    names the harness worktree and build dir, so a stable path keeps later runs warm.
+    Fixed dates make every commit hash reproducible.
+    """
+    from harness import source
+
+    repo = source.cache_root() / "test-repos" / "linux-6.12"
+    if (repo / ".git").exists():
+        ok = subprocess.run(["git", "-C", str(repo), "rev-parse", "-q", "--verify", "v6.12-debian"],
+                            capture_output=True)  # fmt: skip
+        if ok.returncode == 0:
+            git_env(repo, "checkout", "-q", "-f", "--detach", "v6.12-debian")
+            return repo
+        shutil.rmtree(repo)
+    repo.parent.mkdir(parents=True, exist_ok=True)
     subprocess.run(["cp", "-a", "--reflink=auto", str(source_612), str(repo)], check=True)
     for junk in repo.glob(".harness-*"):
         junk.unlink()
@@ -82,19 +99,8 @@ def kernel_git_repo(tmp_path_factory, source_612) -> Path:
     text = gitignore.read_text()
     if "# Debian packaging" in text:
         gitignore.write_text(text[: text.index("#\n# Debian packaging")])
-    env = {
-        **os.environ,
-        "GIT_AUTHOR_NAME": "Harness Test",
-        "GIT_AUTHOR_EMAIL": "harness@example.invalid",
-        "GIT_COMMITTER_NAME": "Harness Test",
-        "GIT_COMMITTER_EMAIL": "harness@example.invalid",
-    }
-
-    def git(*args: str) -> None:
-        subprocess.run(["git", "-C", str(repo), *args], check=True, env=env, capture_output=True)
-
-    git("init", "-q", "-b", "master")
-    git("add", "-A")
-    git("commit", "-q", "-m", "Linux 6.12.117 (Debian linux-source-6.12)")
-    git("tag", "v6.12-debian")
+    git_env(repo, "init", "-q", "-b", "master")
+    git_env(repo, "add", "-A")
+    git_env(repo, "commit", "-q", "-m", "Linux 6.12.117 (Debian linux-source-6.12)")
+    git_env(repo, "tag", "v6.12-debian")
     return repo

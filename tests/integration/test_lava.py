@@ -183,6 +183,16 @@ def lava_server(tmp_path_factory):
     ).strip()
     _manage("devices", "add", "--device-type", "qemu", "--worker", WORKER, DEVICE)
     _manage("devices", "update", "--health", "GOOD", "--worker", WORKER, DEVICE, check=True)
+    # jobs a killed earlier session left queued or running would hold the device
+    _manage(
+        "shell",
+        "-c",
+        "from lava_scheduler_app.models import Device, TestJob as J; "
+        f"J.objects.filter(submitter__username='{USER}').exclude(state=J.STATE_FINISHED)"
+        ".update(state=J.STATE_FINISHED, health=J.HEALTH_CANCELED); "
+        f"Device.objects.filter(hostname='{DEVICE}').update(state=Device.STATE_IDLE)",
+        check=True,
+    )
     dict_file = DEVICE_DICTS / f"{DEVICE}.jinja2"
     dict_file.write_text("{% extends 'qemu.jinja2' %}\n{% set mac_addr = '52:54:00:12:34:59' %}\n")
     port = _free_port()
@@ -205,10 +215,8 @@ def lava_server(tmp_path_factory):
             ],
             work / "gunicorn.log",
         ),
-        _spawn(
-            ["lava-server", "manage", "lava-scheduler", "--log-file", str(work / "sched.log")],
-            work / "scheduler.out",
-        ),
+        # it drops to the lavaserver user: its log stays in /var/log/lava-server
+        _spawn(["lava-server", "manage", "lava-scheduler"], work / "scheduler.out"),
         _spawn(
             [
                 "lava-worker",

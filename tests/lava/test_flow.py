@@ -234,3 +234,23 @@ def test_cli_token_never_reaches_metadata():
         ["lava", "submit", "x", "--server", "http://l/", "--token", "T0K", "-s", "boot"]
     )
     assert "T0K" not in argv_of(args) and "http://l/" in argv_of(args)
+
+
+def test_a_hung_lava_run_is_stopped_and_judged_a_timeout(tmp_path, monkeypatch):
+    from harness.lava import local, logparse
+
+    exe = tmp_path / "lava-run"
+    exe.write_text(
+        f"#!{sys.executable}\nimport sys, time\n"
+        'print(\'{"dt": "2026-01-01T00:00:00", "lvl": "target", "msg": "Booting Linux"}\', '
+        "file=sys.stderr, flush=True)\ntime.sleep(600)\n"
+    )
+    exe.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
+    monkeypatch.setattr(local, "TERM_GRACE", 2.0)
+    lr = local.run(
+        tmp_path / "j", tmp_path / "d", tmp_path, "harness-test-hung", timeout=1.0, quiet=True
+    )
+    assert lr.timed_out and lr.returncode != 0 and lr.seconds < 10
+    boot = logparse.boot_result(logparse.parse_log(lr.log.read_text()), "n", timed_out=True)
+    assert boot.ending == "timeout-total" and boot.console == "Booting Linux\n"

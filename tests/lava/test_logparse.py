@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from lava_fixtures import CANARY_LOG, CLEAN_LOG, SERVER_LOG, TITLE_612
+from lava_fixtures import CANARY_LOG, CLEAN_LOG, DATA, SERVER_LOG, TITLE_612
 
 from harness.config import load_scenario
 from harness.errors import InfraError
@@ -92,3 +92,19 @@ def test_yaml_only_values_are_read():
     text = '{"dt": "2026-01-01T00:00:00", "lvl": "results", "msg": {"case": "c", "size": ! "12"}}\n'
     [res] = logparse.parse_log(text).results
     assert res["case"] == "c" and int(res["size"]) == 12
+
+
+def test_done_marker_logged_as_feedback_counts():
+    """lava-server job 4: the monitor stopped on DONE mid-buffer, LAVA logged it as feedback."""
+    text = (DATA / "rest" / "job-4-logs.yaml").read_text()
+    assert '"lvl": "feedback", "msg": "HARNESS: DONE bf1efc failed=0"' in text
+    boot = logparse.boot_result(logparse.parse_log(text), "bf1efc")
+    assert boot.done and boot.ending == "poweroff" and boot.failed_steps == 0
+
+
+def test_feedback_echo_of_the_last_line_is_not_doubled():
+    text = (
+        '{"lvl": "target", "msg": "poweroff"}\n{"lvl": "feedback", "msg": "poweroff"}\n'
+        '{"lvl": "feedback", "msg": "reboot: Power down"}\n'
+    )
+    assert logparse.parse_log(text).console == "poweroff\nreboot: Power down\n"

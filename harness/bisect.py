@@ -1,0 +1,397 @@
+"""`harness bisect` and `harness bisect-step`: the first bad commit, found carefully.
+
+git does the search (`git bisect run`, in the harness's own worktree); each step is a
+normal `harness run` on the tree as checked out, judged against the regression seen on
+the bad commit. Build errors and unrelated failures are skipped, infrastructure errors
+retried and then the bisection aborted: a wrong answer is worse than none.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import re
+import shlex
+import subprocess
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from harness import source
+from harness.errors import EXIT_INFRA, ConfigError, HarnessError
+from harness.results import results_root
+from harness.run import RunOptions, RunOutcome, execute
+
+GOOD, BAD, SKIP, ABORT = 0, 1, 125, 255
+
+
+@dataclass
+class StepRecord:
+    """One tested commit, as it goes into the steps table."""
+
+    commit: str
+    subject: str
+    code: int  # what git bisect was told
+    verdict: str
+    title: str
+    note: str
+    build_seconds: float
+    build_steps: int
+    boot_seconds: float
+    runs: int
+    results: list[str] = field(default_factory=list)
+
+    @property
+    def word(self) -> str:
+        return {GOOD: "good", BAD: "bad", SKIP: "skip", ABORT: "abort"}.get(self.code, "?")
+
+
+@dataclass
+class StepOptions:
+    target: str
+    scenario: str
+    tree: Path
+    match: str | None = None
+    runs: int = 1
+    retries: int = 2
+    log: Path | None = None
+    results_root: Path | None = None
+    patches: tuple[Path, ...] = ()
+    jobs: int | None = None
+
+
+def classify(outcome: RunOutcome, match: re.Pattern[str] | None) -> tuple[int, str]:
+    """Map one run to git's vocabulary: good, bad, skip, or None-like ABORT for infra."""
+    v = outcome.verdict
+    titles = [r.title for r in outcome.reports]
+    if v.verdict == "pass":
+        return GOOD, ""
+    if v.verdict in ("build-error", "not-applicable", "config-error"):
+        return SKIP, f"{v.verdict}: {v.summary}"
+    if v.verdict == "fail":
+        if match is None or any(match.search(t) for t in titles):
+            return BAD, ""
+        if not titles:  # a workload failed without a crash report
+            what = v.summary
+        else:
+            what = "; ".join(titles)
+        return SKIP, f"a different failure: {what}"
+    return ABORT, f"{v.verdict}: {v.summary}"
+
+
+def step(opts: StepOptions) -> int:
+    """Test the tree's HEAD; return the git bisect exit code and log the step."""
+    match = re.compile(opts.match) if opts.match else None
+    src = source.in_place(opts.tree, source.cache_root())
+    record = StepRecord(src.commit or "", src.subject or "", ABORT, "", "", "", 0.0, 0, 0.0, 0)
+    run_opts = RunOptions(
+        target=opts.target,
+        scenario=opts.scenario,
+        kernel=f"{source.IN_PLACE}{opts.tree}",
+        patches=opts.patches,
+        quiet=True,
+        results_root=opts.results_root,
+        jobs=opts.jobs,
+    )
+    infra_tries = 0
+    while record.runs < max(1, opts.runs):
+        outcome = execute(run_opts)
+        record.results.append(str(outcome.results_dir))
+        meta = json.loads((outcome.results_dir / "metadata.json").read_text())
+        if record.runs == 0 or meta.get("build", {}).get("steps", 0):
+            record.build_seconds += meta.get("build", {}).get("seconds", 0.0)
+            record.build_steps += meta.get("build", {}).get("steps", 0)
+        record.boot_seconds += meta.get("timings", {}).get("boot", 0.0)
+        code, note = classify(outcome, match)
+        record.verdict = outcome.verdict.verdict
+        record.title = outcome.reports[0].title if outcome.reports else ""
+        record.note = note
+        if code == ABORT:
+            infra_tries += 1
+            if infra_tries <= opts.retries:
+                continue  # infrastructure hiccup: the same commit again
+            record.code = ABORT
+            break
+        record.runs += 1
+        record.code = code
+        if code != GOOD:
+            break  # one reproduction is enough for bad; skips are final
+    if opts.log:
+        with open(opts.log, "a") as fh:
+            fh.write(json.dumps(asdict(record)) + "\n")
+    what = record.title or record.verdict
+    print(f"[bisect-step] {record.commit[:12]} {record.word}: {what} {record.note}".rstrip())
+    return record.code
+
+
+def read_steps(log: Path) -> list[StepRecord]:
+    if not log.exists():
+        return []
+    return [StepRecord(**json.loads(line)) for line in log.read_text().splitlines() if line]
+
+
+@dataclass
+class BisectOptions:
+    target: str
+    good: str
+    bad: str
+    kernel: str
+    scenario: str = "boot"
+    match: str | None = None
+    runs: int = 1
+    retries: int = 2
+    jobs: int | None = None
+    results_root: Path | None = None
+
+
+@dataclass
+class BisectResult:
+    exit_code: int
+    summary: str
+    folder: Path
+    culprit: str | None = None
+
+
+def _git(tree: Path, *args: str, check: bool = True) -> str:
+    return source.git(tree, *args, check=check)
+
+
+def bisect(opts: BisectOptions) -> BisectResult:
+    """Drive git bisect in the harness worktree and verify the answer by reverting it."""
+    repo = Path(opts.kernel).expanduser().resolve()
+    if _git(repo, "rev-parse", "--git-dir", check=False) == "":
+        raise ConfigError(f"--kernel {opts.kernel}: bisect needs a local git tree")
+    good = _commit(repo, opts.good, "--good")
+    bad = _commit(repo, opts.bad, "--bad")
+    ancestor = subprocess.run(["git", "-C", str(repo), "merge-base", "--is-ancestor", good, bad])
+    if ancestor.returncode != 0:
+        raise ConfigError(f"--good {opts.good} is not an ancestor of --bad {opts.bad}")
+    count = int(_git(repo, "rev-list", "--count", f"{good}..{bad}"))
+    cache = source.cache_root()
+    wt = cache / "worktrees" / source.worktree_name(repo)
+    if wt.exists():  # a bisection left over by a killed run
+        _git(wt, "bisect", "reset", "--quiet", check=False)
+    source.checkout_worktree(repo, wt, bad)
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    folder = (opts.results_root or results_root()) / f"bisect-{stamp}-{opts.target}"
+    folder.mkdir(parents=True)
+    steps_log = folder / "steps.jsonl"
+    step_opts = StepOptions(
+        target=opts.target,
+        scenario=opts.scenario,
+        tree=wt,
+        match=opts.match,
+        runs=1,
+        retries=opts.retries,
+        log=steps_log,
+        results_root=folder / "runs",
+        jobs=opts.jobs,
+    )
+    print(
+        f"[bisect] {count} commits between {opts.good} and {opts.bad}; "
+        f"expect about {math.ceil(math.log2(max(count, 1))) + 1} builds",
+        file=sys.stderr,
+    )
+    first = step(step_opts)
+    records = read_steps(steps_log)
+    if first != BAD:
+        why = records[-1].note or records[-1].verdict if records else "no result"
+        text = f"bisect aborted: the bad commit {opts.bad} does not show a regression ({why})"
+        return _finish(folder, text, EXIT_INFRA)
+    match = opts.match or "^" + re.escape(records[-1].title) + "$"
+    (folder / "match.txt").write_text(match + "\n")
+    _git(wt, "bisect", "start", bad, good)
+    cmd = [
+        sys.executable, "-m", "harness.cli", "bisect-step", opts.target,
+        "--kernel", f"{source.IN_PLACE}{wt}", "--scenario", opts.scenario,
+        "--match", match, "--runs", str(opts.runs), "--retries", str(opts.retries),
+        "--log", str(steps_log), "--results", str(folder / "runs"),
+    ]  # fmt: skip
+    if opts.jobs:
+        cmd += ["--jobs", str(opts.jobs)]
+    with open(folder / "bisect-run.log", "w") as fh:
+        proc = subprocess.run(
+            ["git", "-C", str(wt), "bisect", "run", *cmd], stdout=fh, stderr=subprocess.STDOUT
+        )
+    run_out = (folder / "bisect-run.log").read_text(errors="replace")
+    (folder / "bisect.log").write_text(_git(wt, "bisect", "log", check=False) + "\n")
+    _git(wt, "bisect", "reset", "--quiet", check=False)
+    records = read_steps(steps_log)
+    m = re.search(r"^([0-9a-f]{40}) is the first bad commit", run_out, re.M)
+    if not m:
+        if "only 'skip'ped commits left" in run_out:
+            cands = re.findall(r"^([0-9a-f]{40})$", run_out, re.M)
+            text = "bisect could not decide: only skipped commits left; the first bad commit "
+            text += "is one of:\n" + "\n".join(f"  {_oneline(repo, c)}" for c in cands)
+            return _finish(folder, text + "\n" + _table(records), EXIT_INFRA)
+        last = records[-1] if records else None
+        why = f"{last.commit[:12]}: {last.note}" if last else run_out.strip().splitlines()[-1:]
+        text = f"bisect aborted (git bisect run exit {proc.returncode}): {why}"
+        return _finish(folder, text + "\n" + _table(records), EXIT_INFRA)
+    culprit = m.group(1)
+    revert = _revert_check(repo, wt, bad, culprit, opts, folder, re.compile(match))
+    text = _report(repo, opts, count, culprit, records, revert, folder)
+    return _finish(folder, text, 0, culprit)
+
+
+def _commit(repo: Path, ref: str, flag: str) -> str:
+    c = _git(repo, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}", check=False)
+    if not c:
+        raise ConfigError(f"{flag} {ref}: not a commit in {repo}")
+    return c
+
+
+def _oneline(repo: Path, commit: str) -> str:
+    return _git(repo, "log", "-1", '--format=%h ("%s")', commit)
+
+
+def _revert_check(
+    repo: Path,
+    wt: Path,
+    bad: str,
+    culprit: str,
+    opts: BisectOptions,
+    folder: Path,
+    match: re.Pattern[str],
+) -> str:
+    """Revert the culprit on top of the bad commit (as an injected patch) and run again."""
+    patch = folder / f"revert-{culprit[:12]}.patch"
+    diff = _git(repo, "diff", "--no-renames", "--binary", culprit, f"{culprit}^")
+    patch.write_text(diff + "\n")
+    source.checkout_worktree(repo, wt, bad)
+    try:
+        outcome = execute(
+            RunOptions(
+                target=opts.target,
+                scenario=opts.scenario,
+                kernel=f"{source.IN_PLACE}{wt}",
+                patches=(patch,),
+                quiet=True,
+                results_root=folder / "revert",
+                jobs=opts.jobs,
+            )
+        )
+    except HarnessError as e:
+        return f"the revert check could not run: {e}"
+    v = outcome.verdict
+    if v.verdict == "config-error" and "does not apply" in v.summary:
+        return "does not revert cleanly on top of the bad commit"
+    if v.verdict == "pass":
+        return "fixes/hides this issue"
+    titles = [r.title for r in outcome.reports]
+    if any(match.search(t) for t in titles):
+        return "does NOT fix it: the same report comes back"
+    return f"gives another result: {v.verdict}: {v.summary}"
+
+
+def _table(records: list[StepRecord]) -> str:
+    rows = [f"{'commit':12}  {'verdict':7}  {'build':>7}  {'steps':>5}  {'boot':>6}  title / note"]
+    for r in records:
+        rows.append(
+            f"{r.commit[:12]:12}  {r.word:7}  {r.build_seconds:6.0f}s  {r.build_steps:5d}  "
+            f"{r.boot_seconds:5.1f}s  {r.title or r.note or r.verdict}"
+        )
+    return "\n".join(rows)
+
+
+def _report(
+    repo: Path,
+    opts: BisectOptions,
+    count: int,
+    culprit: str,
+    records: list[StepRecord],
+    revert: str,
+    folder: Path,
+) -> str:
+    info = _git(repo, "show", "-s", "--format=%H%n%s%n%an <%ae>%n%ad", culprit).splitlines()
+    subject, author, date = info[1], info[2], info[3]
+    bad_rec = next((r for r in records if r.commit == culprit and r.code == BAD), None)
+    bad_rec = bad_rec or next((r for r in records if r.code == BAD), None)
+    report_txt = ""
+    if bad_rec and bad_rec.results:
+        rt = Path(bad_rec.results[-1]) / "report.txt"
+        if rt.exists():
+            report_txt = rt.read_text()
+            (folder / "culprit-report.txt").write_text(report_txt)
+    builds = sum(1 for r in records)
+    skips = sum(1 for r in records if r.code == SKIP)
+    bound = math.ceil(math.log2(max(count, 1))) + 1
+    title = bad_rec.title if bad_rec else "(unknown)"
+    lines = [
+        f"first bad commit: {culprit}",
+        f"  subject: {subject}",
+        f"  author:  {author}",
+        f"  date:    {date}",
+        f"regression: {title}",
+        f"revert of {culprit[:12]} on top of {opts.bad}: {revert}",
+        f"builds: {builds} ({skips} skipped) for {count} commits; bound ceil(log2 N)+1 = {bound}"
+        " plus skips",
+        "",
+        _table(records),
+        "",
+        f"bisect folder: {folder}",
+    ]
+    summary = "\n".join(lines)
+    (folder / "mail.txt").write_text(
+        _mail(repo, opts, culprit, subject, author, title, revert, report_txt, folder)
+    )
+    return summary
+
+
+def _mail(
+    repo: Path,
+    opts: BisectOptions,
+    culprit: str,
+    subject: str,
+    author: str,
+    title: str,
+    revert: str,
+    report_txt: str,
+    folder: Path,
+) -> str:
+    """A plain-text report in the style kernel reporters use on the lists."""
+    raw = report_txt.split("\n\n", 1)[1] if "\n\n" in report_txt else report_txt
+    excerpt = "\n".join(raw.strip().splitlines()[:60])
+    reproduce = shlex.join(
+        ["harness", "run", opts.target, "--scenario", opts.scenario, "--kernel",
+         f"{opts.kernel}@{opts.bad}"]
+    )  # fmt: skip
+    verdict = {
+        "fixes/hides this issue": f'Reverting "{subject}" on top of {opts.bad} fixes/hides '
+        "this issue.",
+    }.get(revert, f'Reverting "{subject}" on top of {opts.bad}: {revert}.')
+    bisect_log = (folder / "bisect.log").read_text().strip()
+    return f"""Subject: Re: {subject}
+
+Hi,
+
+{culprit[:12]} ("{subject}") causes the following regression on
+the {opts.target} target (harness scenario {opts.scenario}):
+
+  {title}
+
+{excerpt}
+
+Bisected between {opts.good} (good) and {opts.bad} (bad) to:
+
+  commit {culprit}
+  Author: {author}
+
+      {subject}
+
+{verdict}
+
+Reproduce with harness (QEMU, no hardware needed):
+
+  {reproduce}
+
+Bisect log:
+
+{bisect_log}
+"""
+
+
+def _finish(folder: Path, text: str, code: int, culprit: str | None = None) -> BisectResult:
+    (folder / "summary.txt").write_text(text + "\n")
+    return BisectResult(code, text + "\n", folder, culprit)
