@@ -178,15 +178,19 @@ def _git_source(path: Path, ref: str | None, cache: Path, origin: str) -> Kernel
     name = worktree_name(path)
     wt = cache / "worktrees" / name
     checkout_worktree(path, wt, commit)
+    return _git_kernel(name, wt, commit, origin, f"git tree {path} at {ref or 'HEAD'}")
+
+
+def _git_kernel(name: str, tree: Path, commit: str, origin: str, description: str) -> KernelSource:
     return KernelSource(
         name=name,
-        tree=wt,
-        version=read_version(wt),
+        tree=tree,
+        version=read_version(tree),
         kind="git",
-        description=f"git tree {path} at {ref or 'HEAD'}",
+        description=description,
         origin=origin,
         commit=commit,
-        subject=git(wt, "log", "-1", "--format=%s", commit),
+        subject=git(tree, "log", "-1", "--format=%s", commit),
     )
 
 
@@ -209,16 +213,7 @@ def in_place(path: Path, cache: Path) -> KernelSource:
     else:
         name = worktree_name(path) + "-inplace"
     commit = git(path, "rev-parse", "HEAD")
-    return KernelSource(
-        name=name,
-        tree=path,
-        version=read_version(path),
-        kind="git",
-        description=f"git tree {path} as checked out",
-        origin=f"{IN_PLACE}{path}",
-        commit=commit,
-        subject=git(path, "log", "-1", "--format=%s", commit),
-    )
+    return _git_kernel(name, path, commit, f"{IN_PLACE}{path}", f"git tree {path} as checked out")
 
 
 def checkout_worktree(repo: Path, wt: Path, commit: str) -> None:

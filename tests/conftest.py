@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+# tests/fakes holds helpers every test may import: a fake kernel tree, a fake QEMU, git
+sys.path.insert(0, str(Path(__file__).resolve().parent / "fakes"))
 SHARED = Path(os.environ.get("HARNESS_SHARED", REPO.parent / "shared"))
 
 

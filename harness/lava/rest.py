@@ -53,6 +53,8 @@ class LavaServer:
         self.http = session or requests.Session()
         self.http.mount("http://", HTTPAdapter(max_retries=_RETRY))
         self.http.mount("https://", HTTPAdapter(max_retries=_RETRY))
+        # polls are seconds apart: a kept-alive connection is often reset by then
+        self.http.headers["Connection"] = "close"
         self.timeout = timeout
         if token:
             self.http.headers["Authorization"] = f"Token {token}"

@@ -4,19 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
-import sys
-from pathlib import Path
 
 import pytest
+from kernel_tree import make_fake_tree
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "fakes"))
-
-from kernel_tree import make_fake_tree  # noqa: E402
-
-from harness import build  # noqa: E402
-from harness.config import load_target  # noqa: E402
-from harness.errors import BuildError, NotApplicable  # noqa: E402
-from harness.source import KernelSource, read_version  # noqa: E402
+from harness import build
+from harness.config import load_target
+from harness.errors import BuildError, NotApplicable
+from harness.source import KernelSource, read_version
 
 
 @pytest.fixture

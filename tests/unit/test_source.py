@@ -2,35 +2,18 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from gitutil import git_env
+from kernel_tree import make_fake_tree
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "fakes"))
-from kernel_tree import make_fake_tree  # noqa: E402
-
-from harness import debian, source  # noqa: E402
-from harness.errors import ConfigError, InfraError  # noqa: E402
-
-GIT_ENV = {
-    "GIT_AUTHOR_NAME": "T",
-    "GIT_AUTHOR_EMAIL": "t@example.invalid",
-    "GIT_COMMITTER_NAME": "T",
-    "GIT_COMMITTER_EMAIL": "t@example.invalid",
-}
+from harness import debian, source
+from harness.errors import ConfigError, InfraError
 
 
 def _git(repo: Path, *args: str) -> str:
-    return subprocess.run(
-        ["git", "-C", str(repo), *args],
-        check=True,
-        capture_output=True,
-        text=True,
-        env={**os.environ, **GIT_ENV},
-    ).stdout.strip()
+    return git_env(repo, *args)
 
 
 @pytest.fixture
@@ -100,3 +83,14 @@ def test_debian_mirror_from_deb822(tmp_path):
     assert debian.debian_mirror(tmp_path / "none", legacy) == "http://old.example/debian"
     with pytest.raises(InfraError):
         debian.debian_mirror(tmp_path / "none", tmp_path / "none2")
+
+
+def test_in_place_shares_the_worktree_build_name(repo, tmp_path):
+    cache = tmp_path / "cache"
+    wt_src = source.resolve(f"{repo}@v1", cache)
+    same = source.resolve(f"{source.IN_PLACE}{wt_src.tree}", cache)
+    assert same.name == wt_src.name and same.tree == wt_src.tree
+    assert same.commit == wt_src.commit
+    other = source.in_place(repo, cache)
+    assert other.name.endswith("-inplace") and other.tree == repo.resolve()
+    assert other.subject == "mm: second"
