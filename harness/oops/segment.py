@@ -8,7 +8,6 @@ prefix-parsed, and only a bounded number of them per report.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from . import formats as F
@@ -116,17 +115,6 @@ def find_hits(text: str) -> list[Hit]:
     return [hits[start] for start in sorted(hits)]
 
 
-def _iter_lines(text: str, start: int, limit: int) -> Iterator[tuple[int, int, str]]:
-    pos = start
-    n = len(text)
-    for _ in range(limit):
-        if pos > n or (pos == n and pos != start):
-            return
-        end = _line_end(text, pos)
-        yield pos, end, _line(text, pos, end)
-        pos = end + 1
-
-
 def _is_follow_up(hit: Hit, first: Hit) -> bool:
     if first.kind.xen:
         return hit.kind.xen
@@ -205,7 +193,22 @@ def build_region(
     cut = False
     after_display = 0
     console = not region.per_task
-    for start, end, line in _iter_lines(text, first.start, MAX_SCAN_LINES):
+    min_lines = _min_lines(first)
+    n = len(text)
+    pos = first.start
+    for _ in range(MAX_SCAN_LINES):
+        # Inlined _iter_lines()/_line(): this loop runs for every report line.
+        if pos > n or (pos == n and pos != first.start):
+            break
+        start = pos
+        end = text.find("\n", pos)
+        if end < 0:
+            end = n
+        pos = end + 1
+        stop = end
+        while stop > start and text[stop - 1] == "\r":
+            stop -= 1
+        line = text[start : min(stop, start + MAX_LINE_CHARS)]
         is_first = start == first.start
         line_ctx, stripped, stamp = P.split_stamped(line)
         other = None if is_first else hits_at.get(start)
@@ -239,7 +242,7 @@ def build_region(
                 continue
             if "Sending NMI from CPU" in line:
                 cpu_traceback = True
-            elif text_lines > _min_lines(first) and (
+            elif text_lines > min_lines and (
                 F.PANIC_MARK in line
                 or "WARNING: possible circular locking dependency detected" in line
             ):
