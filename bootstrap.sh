@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # Install what harness needs on Debian bookworm (as root), then the Python venv.
+#   ./bootstrap.sh          what `harness run` needs
+#   ./bootstrap.sh --test   also what the test suite needs (LAVA server, PostgreSQL, Chromium)
 # Idempotent: a second run installs nothing and takes a few seconds.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -12,15 +14,23 @@ APT_PACKAGES=(
   gcc-aarch64-linux-gnu libc6-dev-arm64-cross binutils-aarch64-linux-gnu
   # guests
   qemu-system-arm qemu-system-x86
-  # LAVA: lava-run + lava_common schemas; lava-server + postgresql for the REST round trip
-  # (the integration test starts them on loopback itself; without a running PostgreSQL
-  # lava-server's postinst skips its database, which the test then creates)
-  lava-dispatcher lava-server postgresql
+  # LAVA: lava-run and lava_common's job schema (`harness lava job|run`)
+  lava-dispatcher
   # the offline default kernel source
   linux-source-6.12
   # python
   python3 python3-venv
 )
+TEST_PACKAGES=(
+  # the REST round trip: the integration test starts lava-server and PostgreSQL on loopback
+  # (without a running PostgreSQL lava-server's postinst skips its database; the test makes it)
+  lava-server postgresql
+  # headless browser: the nightly's HTML report is rendered in a test
+  chromium
+)
+if [ "${1:-}" = "--test" ]; then
+  APT_PACKAGES+=("${TEST_PACKAGES[@]}")
+fi
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
@@ -36,9 +46,11 @@ fi
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
-if ! .venv/bin/python -c "import harness, yaml, pexpect, junit_xml, pytest, hypothesis" 2>/dev/null \
-   || ! [ -x .venv/bin/tox ] || ! [ -x .venv/bin/ruff ]; then
+# reinstall the Python side whenever pyproject.toml changes
+want=$(sha256sum pyproject.toml | cut -d' ' -f1)
+if [ "$(cat .venv/.harness-deps 2>/dev/null)" != "$want" ] || ! [ -x .venv/bin/tox ]; then
   .venv/bin/pip install -q --upgrade pip
   .venv/bin/pip install -q -e ".[test]" tox
+  echo "$want" > .venv/.harness-deps
 fi
 echo "bootstrap: ready (.venv/bin/harness, .venv/bin/tox)"

@@ -13,7 +13,7 @@ from harness.config import list_scenarios, list_targets
 from harness.errors import EXIT_USAGE, HarnessError
 
 # Stages that own a subcommand register it themselves (each has register(subparsers)).
-_SUBCOMMAND_MODULES = ("harness.oops.cmd", "harness.lava.cmd")
+_SUBCOMMAND_MODULES = ("harness.oops.cmd", "harness.lava.cmd", "harness.nightly.cmd")
 
 
 def _sigterm(signum, frame):  # noqa: ARG001 - signal handler signature

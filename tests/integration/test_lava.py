@@ -102,22 +102,26 @@ def test_every_target_job_validates_and_lava_run_accepts_it(name, tmp_path):
     validate_device(device)
     (tmp_path / "job.yaml").write_text(jobmod.dump(job))
     (tmp_path / "device.yaml").write_text(jobmod.dump(device))
-    proc = subprocess.run(
-        [
-            "lava-run",
-            "--validate",
-            "--job-id",
-            f"harness-validate-{secrets.token_hex(4)}",
-            "--device",
-            str(tmp_path / "device.yaml"),
-            "--output-dir",
-            str(tmp_path / "out"),
-            str(tmp_path / "job.yaml"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    job_id = f"harness-validate-{secrets.token_hex(4)}"
+    try:
+        proc = subprocess.run(
+            [
+                "lava-run",
+                "--validate",
+                "--job-id",
+                job_id,
+                "--device",
+                str(tmp_path / "device.yaml"),
+                "--output-dir",
+                str(tmp_path / "out"),
+                str(tmp_path / "job.yaml"),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    finally:
+        shutil.rmtree(f"/var/lib/lava/dispatcher/tmp/{job_id}", ignore_errors=True)
     assert proc.returncode == 0, proc.stderr[-3000:]
 
 
