@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import os
 import re
 import shlex
 import subprocess
@@ -18,7 +19,7 @@ import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from harness import source
+from harness import patches, source
 from harness.errors import EXIT_INFRA, ConfigError, HarnessError
 from harness.results import results_root
 from harness.run import RunOptions, RunOutcome, execute
@@ -168,8 +169,19 @@ def bisect(opts: BisectOptions) -> BisectResult:
     if ancestor.returncode != 0:
         raise ConfigError(f"--good {opts.good} is not an ancestor of --bad {opts.bad}")
     count = int(_git(repo, "rev-list", "--count", f"{good}..{bad}"))
-    cache = source.cache_root()
-    wt = cache / "worktrees" / source.worktree_name(repo)
+    wt = source.cache_root() / "worktrees" / source.worktree_name(repo)
+    # the worktree is ours for the whole bisection; steps (child processes) inherit the lock
+    with patches.tree_lock(wt, exclusive=True):
+        os.environ[patches.HELD_ENV] = str(wt)
+        try:
+            return _bisect(opts, repo, wt, good, bad, count)
+        finally:
+            os.environ.pop(patches.HELD_ENV, None)
+
+
+def _bisect(
+    opts: BisectOptions, repo: Path, wt: Path, good: str, bad: str, count: int
+) -> BisectResult:
     if wt.exists():  # a bisection left over by a killed run
         _git(wt, "bisect", "reset", "--quiet", check=False)
     source.checkout_worktree(repo, wt, bad)

@@ -11,9 +11,10 @@ import fcntl
 import hashlib
 import json
 import logging
+import os
 import re
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from harness.errors import InfraError, PatchError
@@ -128,33 +129,49 @@ def recover(tree: Path) -> list[str]:
     return undone
 
 
+HELD_ENV = "HARNESS_TREE_LOCK_HELD"  # a parent (bisect) holds this tree's lock for us
+
+
 @contextlib.contextmanager
 def tree_lock(tree: Path, *, exclusive: bool) -> Iterator[None]:
-    """Runs that only read a tree share it; a run that patches it has it alone.
+    """Runs that only read a tree share it; a run that patches or moves it has it alone.
 
     Two targets built from one source (arm32-highmem-ci and -lpae-ci, a nightly matrix)
-    would otherwise see, or revert, each other's canary patches.
+    would otherwise see, or revert, each other's canary patches, or build a worktree
+    another run has just moved to another commit.
     """
+    if os.environ.get(HELD_ENV) == str(tree):
+        yield
+        return
+    tree.parent.mkdir(parents=True, exist_ok=True)
     with open(tree.parent / f".{tree.name}.harness-lock", "a") as fh:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             log.info("waiting for another run that uses %s", tree)
             fcntl.flock(fh, fcntl.LOCK_EX)
-        recover(tree)  # only ever under the exclusive lock
+        if tree.exists():
+            recover(tree)  # only ever under the exclusive lock
         if not exclusive:
             fcntl.flock(fh, fcntl.LOCK_SH)
         yield
 
 
 @contextlib.contextmanager
-def applied(tree: Path, patches: list[Path], stash_dir: Path) -> Iterator[list[Path]]:
-    """Apply patches in order for the duration of the block, then revert them all.
+def applied(
+    tree: Path,
+    patches: list[Path],
+    stash_dir: Path,
+    checkout: Callable[[], None] | None = None,
+) -> Iterator[list[Path]]:
+    """Check out (for a shared worktree), apply patches, run the block, revert them all.
 
-    The tree is locked for the whole block (shared when there is nothing to apply). If a
+    The tree is locked for the whole block (shared when nothing moves or patches it). If a
     patch does not apply, those already applied are reverted before the error propagates.
     """
-    with tree_lock(tree, exclusive=bool(patches)):
+    with tree_lock(tree, exclusive=bool(patches) or checkout is not None):
+        if checkout is not None:
+            checkout()
         with _applied(tree, patches, stash_dir):
             yield patches
 

@@ -214,7 +214,7 @@ def prepare(prep: Prepared) -> Prepared:
     )
     requires = {opt: "y" for opt in scenario.requires_config}
     try:
-        with patches.applied(src.tree, chosen, rdir / "patches"):
+        with patches.applied(src.tree, chosen, rdir / "patches", checkout=src.checkout):
             result = build_mod.build(
                 target, src, cache, jobs=opts.jobs, quiet=opts.quiet, requires=requires
             )

@@ -12,7 +12,8 @@ import os
 import re
 import shutil
 import subprocess
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness import debian
@@ -43,6 +44,8 @@ class KernelSource:
     origin: str  # the --kernel value as given
     commit: str | None = None
     subject: str | None = None
+    # moves a shared worktree to `commit`; run under the tree's exclusive lock (patches.py)
+    checkout: Callable[[], None] | None = field(default=None, compare=False, repr=False)
 
     @property
     def version_str(self) -> str:
@@ -177,8 +180,29 @@ def _git_source(path: Path, ref: str | None, cache: Path, origin: str) -> Kernel
         raise ConfigError(f"--kernel {origin}: {ref or 'HEAD'!r} is not a commit in {path}")
     name = worktree_name(path)
     wt = cache / "worktrees" / name
-    checkout_worktree(path, wt, commit)
-    return _git_kernel(name, wt, commit, origin, f"git tree {path} at {ref or 'HEAD'}")
+    return KernelSource(
+        name=name,
+        tree=wt,
+        version=_version_at(path, commit),
+        kind="git",
+        description=f"git tree {path} at {ref or 'HEAD'}",
+        origin=origin,
+        commit=commit,
+        subject=git(path, "log", "-1", "--format=%s", commit),
+        checkout=lambda: checkout_worktree(path, wt, commit),
+    )
+
+
+def _version_at(repo: Path, commit: str) -> tuple[int, int, int]:
+    """The kernel version of a commit without checking it out (the worktree may be busy)."""
+    head = git(repo, "show", f"{commit}:Makefile")[:2000]
+    vals = []
+    for key in ("VERSION", "PATCHLEVEL", "SUBLEVEL"):
+        m = re.search(rf"^{key}\s*=\s*(\d+)", head, re.M)
+        if not m:
+            raise ConfigError(f"{repo}@{commit[:12]}: Makefile has no {key}: not a kernel tree")
+        vals.append(int(m.group(1)))
+    return (vals[0], vals[1], vals[2])
 
 
 def _git_kernel(name: str, tree: Path, commit: str, origin: str, description: str) -> KernelSource:

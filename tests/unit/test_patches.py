@@ -115,3 +115,15 @@ def test_patching_run_waits_for_readers(tree, tmp_path):
     t.join(5)
     assert seen and seen[0][1] >= released
     assert "ALPHA" not in (tree / "mm/b.c").read_text()
+
+
+def test_checkout_runs_under_exclusive_lock_and_held_env(tree, tmp_path, monkeypatch):
+    calls = []
+    with patches.applied(tree, [], tmp_path / "s", checkout=lambda: calls.append("co")):
+        assert calls == ["co"]
+    # a parent holding the lock (bisect) lets child runs through without waiting
+    monkeypatch.setenv(patches.HELD_ENV, str(tree))
+    with patches.tree_lock(tree, exclusive=True):
+        with patches.applied(tree, [], tmp_path / "s2", checkout=lambda: calls.append("co2")):
+            pass
+    assert calls == ["co", "co2"]

@@ -39,7 +39,9 @@ def test_git_source_uses_worktree_and_leaves_user_tree_alone(repo, tmp_path):
     (repo / "mm" / "a.c").write_text("user's uncommitted edit\n")
     index_before = (repo / ".git" / "index").read_bytes()
     src = source.resolve(f"{repo}@v1", tmp_path / "cache")
-    assert src.kind == "git" and src.tree != repo
+    assert not src.tree.exists()  # checked out later, under the tree lock
+    src.checkout()
+    assert src.kind == "git" and src.tree != repo and src.version == (6, 12, 117)
     assert src.commit == _git(repo, "rev-parse", "v1^{commit}")
     assert src.subject == "base"
     assert (src.tree / "mm" / "a.c").read_text() == "int a;\n"
@@ -49,6 +51,7 @@ def test_git_source_uses_worktree_and_leaves_user_tree_alone(repo, tmp_path):
     assert _git(repo, "rev-parse", "--abbrev-ref", "HEAD") == "master"
     # moving to another ref reuses the same worktree (and so the same build dir name)
     src2 = source.resolve(str(repo), tmp_path / "cache")
+    src2.checkout()
     assert src2.tree == src.tree and src2.name == src.name
     assert (src2.tree / "mm" / "a.c").read_text() == "int a = 2;\n"
 
@@ -65,9 +68,10 @@ def test_bad_ref_and_non_git(repo, tmp_path):
 
 def test_dirty_worktree_is_refused_not_discarded(repo, tmp_path):
     src = source.resolve(f"{repo}@v1", tmp_path / "cache")
+    src.checkout()
     (src.tree / "mm" / "a.c").write_text("left behind\n")
     with pytest.raises(InfraError, match="has local changes"):
-        source.resolve(str(repo), tmp_path / "cache")
+        source.resolve(str(repo), tmp_path / "cache").checkout()
     assert (src.tree / "mm" / "a.c").read_text() == "left behind\n"
 
 
@@ -88,6 +92,7 @@ def test_debian_mirror_from_deb822(tmp_path):
 def test_in_place_shares_the_worktree_build_name(repo, tmp_path):
     cache = tmp_path / "cache"
     wt_src = source.resolve(f"{repo}@v1", cache)
+    wt_src.checkout()
     same = source.resolve(f"{source.IN_PLACE}{wt_src.tree}", cache)
     assert same.name == wt_src.name and same.tree == wt_src.tree
     assert same.commit == wt_src.commit

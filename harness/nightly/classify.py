@@ -1,0 +1,182 @@
+"""Tonight's cells against the previous nightly: new, known, fixed, flaky; canaries apart.
+
+What a lab reads first is what changed since yesterday, so a failure is only "new" when the
+previous informative result of the same cell passed or failed differently. A canary is a
+test of the harness: caught is the expected outcome, missed is a harness failure, which is
+kept out of the kernel's regressions and decides the exit code on its own.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from types import SimpleNamespace
+from typing import Any
+
+from harness.config import Expectation
+from harness.errors import EXIT_INFRA, EXIT_PASS, EXIT_REGRESSION
+from harness.nightly.model import (
+    CAUGHT,
+    FAILING,
+    FIXED,
+    FLAKY,
+    HARNESS,
+    IN_TREE,
+    KNOWN,
+    NEW,
+    PASS,
+    SKIPPED,
+    Attempt,
+    Cell,
+    Classified,
+    Previous,
+)
+from harness.verdict import expectation_matches
+
+# patch(1)'s words when a patch's changes are already in the tree
+ALREADY_APPLIED = "Reversed (or previously applied) patch detected"
+
+
+def _text(a: Attempt) -> str:
+    return "\n".join([a.summary, *a.details])
+
+
+def outcome(cell: Cell, attempts: list[Attempt]) -> tuple[str, int, str]:
+    """What the attempts at one cell amount to: (kind, attempt to show, why).
+
+    Kinds: pass, fail, flaky, caught, in-tree, skipped, harness.
+    """
+    if not attempts:
+        return "harness", -1, "the cell was not run"
+    if cell.canary:
+        return _canary_outcome(attempts)
+    last = attempts[-1]
+    failing = [i for i, a in enumerate(attempts) if a.verdict in ("fail", "build-error")]
+    if failing:
+        first = failing[0]
+        if attempts[first].verdict == "build-error":
+            return "fail", first, attempts[first].summary
+        if len(failing) >= 2:
+            return "fail", first, "reproduced on the retry"
+        if last.verdict == "pass":
+            return "flaky", first, "failed, then passed on the retry"
+        if last is attempts[first]:
+            return "fail", first, "not retried"
+        return "fail", first, f"the retry could not tell: {last.verdict}: {last.summary}"
+    if last.verdict == "pass":
+        why = "passed on the retry after: " + attempts[0].summary if len(attempts) > 1 else ""
+        return "pass", len(attempts) - 1, why
+    if last.verdict == "not-applicable":
+        return "skipped", len(attempts) - 1, last.summary
+    return "harness", len(attempts) - 1, f"{last.verdict}: {last.summary}"
+
+
+def _canary_outcome(attempts: list[Attempt]) -> tuple[str, int, str]:
+    for i, a in enumerate(attempts):
+        if a.verdict == "fail" and (a.canary or {}).get("caught"):
+            if i == 0:
+                return "caught", i, ""
+            return (
+                "caught",
+                i,
+                "missed on the first attempt (flaky detection): " + (attempts[0].summary),
+            )
+    last = attempts[-1]
+    if last.verdict == "config-error" and ALREADY_APPLIED in _text(last):
+        return "in-tree", len(attempts) - 1, "the canary's patch is already in the tree"
+    if last.verdict == "not-applicable":
+        return "skipped", len(attempts) - 1, last.summary
+    return "harness", len(attempts) - 1, f"{last.verdict}: {last.summary}"
+
+
+def classify(
+    cell: Cell, attempts: list[Attempt], previous: Previous | None, ref: str
+) -> Classified:
+    """One cell's status tonight, given its previous informative result."""
+    kind, shown, why = outcome(cell, attempts)
+    a = attempts[shown] if attempts else None
+    titles = a.titles if a else []
+    title = a.title if a and kind in ("fail", "flaky", "caught", "harness") else ""
+    c = Classified(cell, PASS, title, titles, why, "", attempts, previous, shown=shown)
+    if kind == "fail":
+        seen = set(previous.titles) | {previous.title} if previous else set()
+        if previous is None:
+            c.status, c.since = NEW, ref
+            c.reason = _join("no earlier nightly has a result for this cell", why)
+        elif previous.status in (*FAILING, FLAKY) and title in seen:
+            c.status, c.since = KNOWN, previous.since or previous.ref
+            c.reason = _join(f"failing since {c.since}", why)
+        elif previous.status in FAILING:
+            c.status, c.since = NEW, ref
+            c.reason = _join(f"failed differently on {previous.ref}: {previous.title}", why)
+        else:
+            c.status, c.since = NEW, ref
+            was = "passed" if previous.status in (PASS, FIXED) else f"was {previous.status}"
+            c.reason = _join(f"{was} on {previous.ref}", why)
+    elif kind == "pass":
+        if previous is not None and previous.status in FAILING:
+            c.status = FIXED
+            c.reason = _join(f"failed on {previous.ref}: {previous.title}", why)
+    else:
+        c.status = {
+            "flaky": FLAKY,
+            "caught": CAUGHT,
+            "in-tree": IN_TREE,
+            "skipped": SKIPPED,
+            "harness": HARNESS,
+        }[kind]
+    return c
+
+
+def _join(*parts: str) -> str:
+    return "; ".join(p for p in parts if p)
+
+
+def _light(report: dict[str, Any]) -> SimpleNamespace:
+    frames = [SimpleNamespace(function=f.get("function", "")) for f in report.get("frames", [])]
+    return SimpleNamespace(title=report.get("title", ""), frames=frames)
+
+
+def settle_in_tree(cells: list[Classified], expect: dict[str, Expectation | None]) -> None:
+    """A canary whose bug is already in the tree proves nothing by itself.
+
+    It counts as good only when another scenario on the same target reported what the
+    canary expects (detection demonstrably works); otherwise it is a harness failure.
+    """
+    for c in cells:
+        if c.status != IN_TREE:
+            continue
+        exp = expect.get(c.cell.scenario)
+        witness = None
+        for other in cells:
+            a = other.final
+            if other.cell.target != c.cell.target or other.cell.canary or a is None:
+                continue
+            if exp is not None and any(expectation_matches(exp, _light(r)) for r in a.reports):
+                witness = other
+                break
+        if witness is not None:
+            c.title = witness.title
+            c.reason = (
+                f"its patch is already in the tree, and {witness.cell.scenario} reports its bug"
+            )
+        else:
+            wanted = exp.describe() if exp else "its expected report"
+            c.status = HARNESS
+            c.reason = (
+                f"the canary's patch is already in the tree and no other scenario on "
+                f"{c.cell.target} reported {wanted}: detection is unproven"
+            )
+
+
+def counts(cells: list[Classified]) -> Counter:
+    return Counter(c.status for c in cells)
+
+
+def exit_code(cells: list[Classified], harness_failures: list[str] | None = None) -> int:
+    """3 if the harness failed anywhere (a night it cannot vouch for), 1 for new
+    regressions, else 0."""
+    if harness_failures or any(c.status == HARNESS for c in cells):
+        return EXIT_INFRA
+    if any(c.status == NEW for c in cells):
+        return EXIT_REGRESSION
+    return EXIT_PASS

@@ -1,0 +1,69 @@
+"""`harness nightly`: argument parsing only; the work is in harness.nightly.core."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+EPILOG = """Exit codes: 0 no new regression and every canary caught, 1 new regression(s),
+3 harness failure (a canary not caught, an infrastructure error, a failed fetch; it wins
+over 1, the reports still list the regressions), 4 usage or config error."""
+
+
+def _names(values: list[str] | None) -> list[str]:
+    """Accept both `--targets a b` and `--targets a,b`."""
+    return [n for v in values or () for n in v.split(",") if n]
+
+
+def cmd_nightly(args: argparse.Namespace) -> int:
+    from harness.nightly.core import NightlyOptions, run
+
+    result = run(
+        NightlyOptions(
+            kernel=args.kernel,
+            ref=args.ref,
+            targets=_names(args.targets),
+            scenarios=_names(args.scenarios),
+            bisect_new=args.bisect_new,
+            jobs=args.jobs,
+            retries=args.retries,
+            fetch=not args.no_fetch,
+            config=Path(args.config) if args.config else None,
+            results_root=Path(args.results) if args.results else None,
+            boot_timeout=args.timeout,
+            quiet=args.quiet,
+        )
+    )
+    print(result.mail, end="")
+    return result.exit_code
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "nightly",
+        help="run the targets x scenarios matrix on a (linux-next) tree, compare with the "
+        "previous nightly, write JUnit/KCIDB/HTML/mail reports",
+        description="Fetch the tree (when it has a remote), test the newest next-YYYYMMDD "
+        "tag (or --ref, else HEAD) on every target x scenario, canaries included, and "
+        "classify each cell against the previous nightly: new, known, fixed, flaky.",
+        epilog=EPILOG,
+    )
+    p.add_argument("--kernel", "-k", required=True, help="the local git tree (linux-next)")
+    p.add_argument("--ref", help="ref to test (default: newest next-YYYYMMDD tag, else HEAD)")
+    p.add_argument("--targets", "-t", nargs="+", metavar="T", help="default: all targets")
+    p.add_argument("--scenarios", "-s", nargs="+", metavar="S", help="default: all scenarios")
+    p.add_argument(
+        "--bisect-new",
+        action="store_true",
+        help="bisect each new regression from the last nightly where it passed",
+    )
+    p.add_argument(
+        "--jobs", "-j", type=int, help="runs at a time (default: one per 4 CPUs, at least 1)"
+    )
+    p.add_argument("--retries", type=int, help="retries of a failure (default 1: flaky check)")
+    p.add_argument("--no-fetch", action="store_true", help="do not fetch; test local refs")
+    p.add_argument("--config", help="nightly settings YAML (remote URL, matrix, KCIDB origin)")
+    p.add_argument("--timeout", type=int, help="boot timeout of each run, in seconds")
+    p.add_argument("--results", help="results root (default: results/)")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr")
+    p.set_defaults(func=cmd_nightly)

@@ -1,0 +1,330 @@
+"""One nightly, start to end: tree, matrix, classification, history, bisection, reports.
+
+Everything a night produces goes to results/nightly-<ref>-<stamp>/ (the runs under runs/,
+bisections under bisect/); the history database is results/nightly.sqlite. A nightly
+interrupted half-way stays in the history marked incomplete and is never compared with.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness import patches, source
+from harness.bisect import BisectOptions, BisectResult, bisect
+from harness.config import Expectation, load_scenario
+from harness.errors import EXIT_INFRA, HarnessError, InfraError
+from harness.nightly import classify as cls
+from harness.nightly import history as hist
+from harness.nightly import matrix, settings, tree
+from harness.nightly.model import NEW, Attempt, Bisection, Cell, Classified, Nightly
+from harness.nightly.reports import html, junit, kcidb, mail
+from harness.results import results_root
+
+
+@dataclass
+class NightlyOptions:
+    kernel: str
+    ref: str | None = None
+    targets: list[str] = field(default_factory=list)
+    scenarios: list[str] = field(default_factory=list)
+    bisect_new: bool = False
+    jobs: int | None = None
+    retries: int | None = None
+    fetch: bool = True
+    config: Path | None = None
+    results_root: Path | None = None
+    boot_timeout: int | None = None
+    quiet: bool = False
+
+
+@dataclass
+class NightlyResult:
+    nightly: Nightly
+    cells: list[Classified]
+    mail: str
+
+    @property
+    def exit_code(self) -> int:
+        return self.nightly.exit_code if self.nightly.exit_code is not None else EXIT_INFRA
+
+
+Bisector = Callable[[BisectOptions], BisectResult]
+
+
+def _say(opts: NightlyOptions, text: str) -> None:
+    if not opts.quiet:
+        print(f"[nightly] {text}", file=sys.stderr, flush=True)
+
+
+def _new_folder(root: Path, ref: str, now: dt.datetime) -> tuple[str, Path]:
+    stamp = now.strftime("%Y%m%d-%H%M%S")
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", ref)
+    for n in range(1, 100):
+        folder = root / (f"nightly-{safe}-{stamp}" + ("" if n == 1 else f"-{n}"))
+        try:
+            folder.mkdir(parents=True)
+            return stamp, folder
+        except FileExistsError:
+            continue
+    raise InfraError(f"cannot create a nightly folder under {root}")
+
+
+def checkout(repo: Path, commit: str, cache: Path) -> source.KernelSource:
+    """Move the harness worktree of repo to tonight's commit, once for the whole matrix.
+
+    Every run then builds that worktree as it stands (inplace:), so no run moves it while
+    another builds from it. The tree lock keeps a run of someone else out meanwhile.
+    """
+    wt = cache / "worktrees" / source.worktree_name(repo)
+    wt.parent.mkdir(parents=True, exist_ok=True)
+    with patches.tree_lock(wt, exclusive=True):
+        return source.resolve(f"{repo}@{commit}", cache)
+
+
+def expectations(scenarios: list[str], version: tuple[int, int, int]) -> dict:
+    """Each canary's expected report for this kernel version (None when it has no variant)."""
+    out: dict[str, Expectation | None] = {}
+    for name in scenarios:
+        sc = load_scenario(name)
+        if sc.canary:
+            variant = sc.variant_for(version)
+            out[name] = variant.expect if variant else None
+    return out
+
+
+def run(
+    opts: NightlyOptions,
+    runner: matrix.Runner | None = None,
+    bisector: Bisector = bisect,
+) -> NightlyResult:
+    """The whole nightly; `runner` and `bisector` are replaceable for tests."""
+    cfg = settings.load(opts.config)
+    targets = opts.targets or cfg.matrix()[0]
+    scenarios = opts.scenarios or cfg.matrix()[1]
+    cells = matrix.plan(targets, scenarios)
+    retries = cfg.retries if opts.retries is None else opts.retries
+    jobs = opts.jobs or settings.default_jobs()
+
+    repo = tree.git_tree(Path(opts.kernel))
+    fetch = tree.update(repo, cfg, opts.fetch)
+    ref = tree.resolve(repo, opts.ref, cfg)
+    root = (opts.results_root or results_root()).resolve()
+    started = dt.datetime.now(dt.UTC)
+    stamp, folder = _new_folder(root, ref.name, started)
+    nightly = Nightly(
+        tree=repo,
+        ref=ref.name,
+        commit=ref.commit,
+        folder=folder,
+        stamp=stamp,
+        started=started,
+        describe=ref.describe,
+        subject=ref.subject,
+        tags=ref.tags,
+        remote_url=fetch.url,
+        tree_name=cfg.tree_name,
+    )
+    (nightly.harness_failures if not fetch.ok else nightly.notes).append(fetch.note)
+    _say(opts, f"{repo} at {ref.name} ({ref.commit[:12]}): {len(cells)} runs, {jobs} at a time")
+    _say(opts, f"reports: {folder}")
+
+    db = hist.History(root / "nightly.sqlite")
+    try:
+        nightly.nightly_id = nid = db.begin(repo, ref.name, ref.commit, folder)
+        attempts, version = _run_matrix(opts, nightly, cells, runner, jobs, retries)
+        nightly.version = ".".join(map(str, version)) if version else ""
+        classified = [
+            cls.classify(c, attempts[c], db.previous(repo, c.target, c.scenario, nid), ref.name)
+            for c in cells
+        ]
+        if version:
+            cls.settle_in_tree(classified, expectations(scenarios, version))
+        db.record(nid, classified)
+        if opts.bisect_new:
+            for c in classified:
+                if c.status == NEW and not c.cell.canary:
+                    c.bisection = bisect_new(nightly, c, db, bisector, opts)
+                    db.add_bisection(nid, c, c.bisection)
+        text = write_reports(nightly, classified, cfg, db)
+        db.finish(nid, nightly.exit_code or 0)
+    finally:
+        db.close()
+    return NightlyResult(nightly, classified, text)
+
+
+def _run_matrix(
+    opts: NightlyOptions,
+    nightly: Nightly,
+    cells: list[Cell],
+    runner: matrix.Runner | None,
+    jobs: int,
+    retries: int,
+) -> tuple[dict[Cell, list[Attempt]], tuple[int, int, int] | None]:
+    """Check out tonight's commit and run every cell; a checkout failure fails every cell."""
+    try:
+        src = checkout(nightly.tree, nightly.commit, source.cache_root())
+    except HarnessError as e:
+        why = f"cannot check out {nightly.ref}: {e}"
+        nightly.harness_failures.append(why)
+        return {c: [Attempt("infra-error", EXIT_INFRA, why)] for c in cells}, None
+    if runner is None:
+        runner = matrix.ProcessRunner(
+            f"{source.IN_PLACE}{src.tree}",
+            matrix.make_jobs_for(jobs),
+            opts.boot_timeout,
+            say=lambda text: _say(opts, text),
+        )
+    done = [0]
+
+    def progress(cell: Cell, last: Attempt, n: int) -> None:
+        done[0] += 1
+        what = last.title or last.summary
+        _say(
+            opts,
+            f"{done[0]}/{len(cells)} {cell.key}: {last.verdict}"
+            + (f" after {n} runs" if n > 1 else "")
+            + (f": {what}" if what else ""),
+        )
+
+    attempts = matrix.run_matrix(
+        cells, runner, nightly.folder / "runs", jobs=jobs, retries=retries, progress=progress
+    )
+    for runs in attempts.values():
+        for a in runs:  # someone moved the worktree under the matrix: not tonight's kernel
+            if a.commit and a.commit != nightly.commit:
+                a.summary = f"built {a.commit[:12]}, not {nightly.commit[:12]}: the worktree moved"
+                a.verdict, a.exit_code, a.reports = "infra-error", EXIT_INFRA, []
+    return attempts, src.version
+
+
+def bisect_new(
+    nightly: Nightly,
+    c: Classified,
+    db: hist.History,
+    bisector: Bisector,
+    opts: NightlyOptions,
+) -> Bisection:
+    """Bisect a new regression between the last nightly where the cell passed and tonight."""
+    assert nightly.nightly_id is not None
+    passes = db.passes(nightly.tree, c.cell.target, c.cell.scenario, nightly.nightly_id)
+    good = next(
+        (
+            (r, h)
+            for r, h in passes
+            if h != nightly.commit and tree.is_ancestor(nightly.tree, h, nightly.commit)
+        ),
+        None,
+    )
+    if good is None:
+        why = (
+            "no earlier nightly where it passed"
+            if not passes
+            else f"the last pass ({passes[0][0]}) is not an ancestor of {nightly.ref} "
+            "(a rebased tree such as linux-next): bisect by hand from their merge base"
+        )
+        return Bisection("", "", nightly.commit, None, None, f"not bisected: {why}")
+    _say(opts, f"bisecting {c.cell.key} between {good[0]} and {nightly.ref}")
+    try:
+        res = bisector(
+            BisectOptions(
+                target=c.cell.target,
+                good=good[1],
+                bad=nightly.commit,
+                kernel=str(nightly.tree),
+                scenario=c.cell.scenario,
+                jobs=matrix.make_jobs_for(1),
+                results_root=nightly.folder / "bisect",
+            )
+        )
+    except HarnessError as e:
+        return Bisection(good[0], good[1], nightly.commit, e.exit_code, None, f"bisect: {e}")
+    return Bisection(
+        good[0], good[1], nightly.commit, res.exit_code, res.culprit, res.summary, res.folder
+    )
+
+
+def write_reports(
+    nightly: Nightly, cells: list[Classified], cfg: settings.Settings, db: hist.History
+) -> str:
+    """KCIDB first (its validation can still make the night a harness failure), then the
+    exit code, then JUnit, HTML, the mail and summary.json."""
+    folder = nightly.folder
+    try:
+        kcidb.write(
+            folder / "kcidb.json", kcidb.build(nightly, cells, cfg.origin, cfg.artifacts_url)
+        )
+    except InfraError as e:
+        nightly.harness_failures.append(str(e))
+    nightly.exit_code = cls.exit_code(cells, nightly.harness_failures)
+    nightly.finished = dt.datetime.now(dt.UTC)
+    junit.write(folder / "junit.xml", nightly, cells)
+    trend = db.trend(nightly.tree, cfg.trend_length, include=nightly.nightly_id or 0)
+    html.write_site(nightly, cells, trend)
+    text = mail.text(nightly, cells)
+    (folder / "mail.txt").write_text(text)
+    (folder / "summary.json").write_text(json.dumps(summary(nightly, cells), indent=1) + "\n")
+    return text
+
+
+def summary(nightly: Nightly, cells: list[Classified]) -> dict[str, Any]:
+    """summary.json: the nightly for scripts (the mail and HTML say the same to people)."""
+
+    def attempt(a: Attempt) -> dict[str, Any]:
+        return {
+            "verdict": a.verdict,
+            "summary": a.summary,
+            "titles": a.titles,
+            "results_dir": str(a.results_dir or ""),
+            "seconds": a.seconds,
+        }
+
+    return {
+        "tree": str(nightly.tree),
+        "ref": nightly.ref,
+        "commit": nightly.commit,
+        "version": nightly.version,
+        "started": nightly.started.isoformat(),
+        "finished": nightly.finished.isoformat() if nightly.finished else None,
+        "exit_code": nightly.exit_code,
+        "counts": dict(cls.counts(cells)),
+        "notes": nightly.notes,
+        "harness_failures": nightly.harness_failures,
+        "cells": [
+            {
+                "target": c.cell.target,
+                "scenario": c.cell.scenario,
+                "canary": c.cell.canary,
+                "status": c.status,
+                "title": c.title,
+                "titles": c.titles,
+                "reason": c.reason,
+                "since": c.since,
+                "previous": (
+                    {"ref": c.previous.ref, "status": c.previous.status, "title": c.previous.title}
+                    if c.previous
+                    else None
+                ),
+                "attempts": [attempt(a) for a in c.attempts],
+                "bisection": (
+                    {
+                        "good": c.bisection.good,
+                        "good_ref": c.bisection.good_ref,
+                        "bad": c.bisection.bad,
+                        "culprit": c.bisection.culprit,
+                        "exit_code": c.bisection.exit_code,
+                        "summary": c.bisection.summary,
+                    }
+                    if c.bisection
+                    else None
+                ),
+            }
+            for c in cells
+        ],
+    }

@@ -1,0 +1,184 @@
+"""Nightly history: a small sqlite database under results/ (results/nightly.sqlite).
+
+One row per nightly and one per cell (verdict, status, report titles), so tonight can be
+compared with the previous night, `--bisect-new` can find the last night a cell passed,
+and the HTML can draw a trend. Nightlies that did not finish are kept but never compared
+against.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from harness.nightly.model import FIXED, HARNESS, PASS, SKIPPED, Bisection, Classified, Previous
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS nightly (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    tree TEXT NOT NULL,
+    ref TEXT NOT NULL,
+    commit_hash TEXT NOT NULL,
+    folder TEXT NOT NULL,
+    started TEXT NOT NULL,
+    finished TEXT,
+    exit_code INTEGER,
+    complete INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS result (
+    nightly_id INTEGER NOT NULL REFERENCES nightly(id),
+    target TEXT NOT NULL,
+    scenario TEXT NOT NULL,
+    canary INTEGER NOT NULL,
+    verdict TEXT NOT NULL,
+    status TEXT NOT NULL,
+    title TEXT NOT NULL,
+    titles TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    since TEXT NOT NULL,
+    attempts INTEGER NOT NULL,
+    results_dir TEXT NOT NULL,
+    PRIMARY KEY (nightly_id, target, scenario)
+);
+CREATE TABLE IF NOT EXISTS bisection (
+    nightly_id INTEGER NOT NULL REFERENCES nightly(id),
+    target TEXT NOT NULL,
+    scenario TEXT NOT NULL,
+    good TEXT NOT NULL,
+    bad TEXT NOT NULL,
+    culprit TEXT,
+    exit_code INTEGER,
+    summary TEXT NOT NULL,
+    folder TEXT
+);
+"""
+
+# Statuses that say nothing about the kernel, skipped when looking for "the night before"
+UNINFORMATIVE = (HARNESS, SKIPPED)
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+class History:
+    """The database; every method commits, so a killed nightly loses only itself."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.db = sqlite3.connect(path)
+        self.db.row_factory = sqlite3.Row
+        self.db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        self.db.close()
+
+    def begin(self, tree: Path, ref: str, commit: str, folder: Path) -> int:
+        cur = self.db.execute(
+            "INSERT INTO nightly (tree, ref, commit_hash, folder, started) VALUES (?,?,?,?,?)",
+            (str(tree), ref, commit, str(folder), _now()),
+        )
+        self.db.commit()
+        assert cur.lastrowid is not None
+        return cur.lastrowid
+
+    def record(self, nightly_id: int, cells: list[Classified]) -> None:
+        rows = []
+        for c in cells:
+            a = c.final
+            rows.append(
+                (
+                    nightly_id,
+                    c.cell.target,
+                    c.cell.scenario,
+                    int(c.cell.canary),
+                    a.verdict if a else "",
+                    c.status,
+                    c.title,
+                    json.dumps(c.titles),
+                    c.reason,
+                    c.since,
+                    len(c.attempts),
+                    str(a.results_dir or "") if a else "",
+                )
+            )
+        self.db.executemany("INSERT OR REPLACE INTO result VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+        self.db.commit()
+
+    def finish(self, nightly_id: int, exit_code: int) -> None:
+        self.db.execute(
+            "UPDATE nightly SET finished = ?, exit_code = ?, complete = 1 WHERE id = ?",
+            (_now(), exit_code, nightly_id),
+        )
+        self.db.commit()
+
+    def add_bisection(self, nightly_id: int, cell: Classified, b: Bisection) -> None:
+        self.db.execute(
+            "INSERT INTO bisection VALUES (?,?,?,?,?,?,?,?,?)",
+            (
+                nightly_id,
+                cell.cell.target,
+                cell.cell.scenario,
+                b.good,
+                b.bad,
+                b.culprit,
+                b.exit_code,
+                b.summary,
+                str(b.folder or ""),
+            ),
+        )
+        self.db.commit()
+
+    def previous(self, tree: Path, target: str, scenario: str, before: int) -> Previous | None:
+        """The cell's latest informative result in a finished nightly of the same tree."""
+        row = self.db.execute(
+            "SELECT n.id, n.ref, n.commit_hash, r.status, r.title, r.titles, r.since "
+            "FROM result r JOIN nightly n ON n.id = r.nightly_id "
+            "WHERE n.tree = ? AND n.complete = 1 AND n.id < ? AND r.target = ? "
+            "AND r.scenario = ? AND r.status NOT IN (?, ?) ORDER BY n.id DESC LIMIT 1",
+            (str(tree), before, target, scenario, *UNINFORMATIVE),
+        ).fetchone()
+        if row is None:
+            return None
+        return Previous(
+            row["id"],
+            row["ref"],
+            row["commit_hash"],
+            row["status"],
+            row["title"],
+            json.loads(row["titles"]),
+            row["since"],
+        )
+
+    def passes(self, tree: Path, target: str, scenario: str, before: int) -> list[tuple[str, str]]:
+        """(ref, commit) of finished nightlies where the cell passed, newest first."""
+        rows = self.db.execute(
+            "SELECT n.ref, n.commit_hash FROM result r JOIN nightly n ON n.id = r.nightly_id "
+            "WHERE n.tree = ? AND n.complete = 1 AND n.id < ? AND r.target = ? "
+            "AND r.scenario = ? AND r.status IN (?, ?) ORDER BY n.id DESC",
+            (str(tree), before, target, scenario, PASS, FIXED),
+        ).fetchall()
+        return [(r["ref"], r["commit_hash"]) for r in rows]
+
+    def trend(self, tree: Path, limit: int = 30, include: int = 0) -> list[dict[str, Any]]:
+        """The last finished nightlies of the tree (and `include`, tonight's), oldest first,
+        each with its cells."""
+        nights = self.db.execute(
+            "SELECT * FROM nightly WHERE tree = ? AND (complete = 1 OR id = ?) "
+            "ORDER BY id DESC LIMIT ?",
+            (str(tree), include, limit),
+        ).fetchall()
+        out = []
+        for n in reversed(nights):
+            cells = self.db.execute(
+                "SELECT target, scenario, canary, status, title FROM result WHERE nightly_id = ?",
+                (n["id"],),
+            ).fetchall()
+            out.append(
+                {**dict(n), "cells": {f"{c['target']}/{c['scenario']}": dict(c) for c in cells}}
+            )
+        return out

@@ -1,0 +1,150 @@
+"""The nightly's data: cells of the matrix, attempts at them, and what they were judged.
+
+Plain dataclasses shared by the runner, the classifier, the history and the report writers,
+so each of those can be tested with hand-made values.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+# What a cell of tonight's matrix is, once judged against the previous nightly.
+PASS = "pass"  # passed, and was not failing before
+NEW = "new"  # a regression not seen in the previous nightly: the thing a lab wants to know
+KNOWN = "known"  # still failing with a title already seen
+FIXED = "fixed"  # passes tonight, failed in the previous nightly
+FLAKY = "flaky"  # failed, then passed on the retry
+CAUGHT = "caught"  # a canary caught as expected: detection works
+IN_TREE = "in-tree"  # a canary whose bug is already in the tree, and another scenario saw it
+SKIPPED = "skipped"  # the scenario does not apply to this target/kernel
+HARNESS = "harness-failure"  # canary missed, infrastructure error: the night cannot be trusted
+
+STATUSES = (NEW, KNOWN, HARNESS, FLAKY, FIXED, PASS, CAUGHT, IN_TREE, SKIPPED)
+FAILING = (NEW, KNOWN)  # the kernel fails this cell
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One target x scenario of the matrix."""
+
+    target: str
+    scenario: str
+    canary: bool = False
+
+    @property
+    def key(self) -> str:
+        return f"{self.target}/{self.scenario}"
+
+    @property
+    def slug(self) -> str:
+        return f"{self.target}--{self.scenario}"
+
+
+@dataclass
+class Attempt:
+    """One `harness run` of a cell, as read back from its results folder."""
+
+    verdict: str  # the run's verdict (pass, fail, build-error, canary-missed, ...)
+    exit_code: int
+    summary: str
+    details: list[str] = field(default_factory=list)
+    reports: list[dict[str, Any]] = field(default_factory=list)  # reports.json entries
+    results_dir: Path | None = None
+    canary: dict[str, Any] | None = None
+    commit: str | None = None
+    build_seconds: float = 0.0
+    boot_seconds: float = 0.0
+    started: str = ""
+    seconds: float = 0.0  # wall time of the whole run
+    run_id: str = ""
+
+    @property
+    def titles(self) -> list[str]:
+        return [r.get("title", "") for r in self.reports]
+
+    @property
+    def title(self) -> str:
+        """The report title, or a stand-in for failures without a crash report."""
+        if self.reports:
+            return self.reports[0].get("title", "")
+        if self.verdict == "build-error":
+            return "build error"
+        if self.verdict == "fail":
+            return self.summary  # a workload that failed without an oops
+        return ""
+
+
+@dataclass
+class Classified:
+    """A cell's result tonight and why it got its status."""
+
+    cell: Cell
+    status: str
+    title: str = ""
+    titles: list[str] = field(default_factory=list)
+    reason: str = ""
+    since: str = ""  # the ref of the nightly where a failure was first seen
+    attempts: list[Attempt] = field(default_factory=list)
+    previous: Previous | None = None
+    bisection: Bisection | None = None
+    shown: int = -1  # which attempt the reports show (the failing one of a flaky cell)
+
+    @property
+    def final(self) -> Attempt | None:
+        return self.attempts[self.shown] if self.attempts else None
+
+
+@dataclass
+class Previous:
+    """The most recent informative result of a cell in an earlier nightly."""
+
+    nightly_id: int
+    ref: str
+    commit: str
+    status: str
+    title: str
+    titles: list[str]
+    since: str = ""
+
+
+@dataclass
+class Bisection:
+    """What `--bisect-new` found for one new regression."""
+
+    good_ref: str
+    good: str
+    bad: str
+    exit_code: int | None
+    culprit: str | None
+    summary: str
+    folder: Path | None = None
+
+
+@dataclass
+class Nightly:
+    """One nightly: which tree and ref, where its reports go, and how it ended."""
+
+    tree: Path
+    ref: str
+    commit: str
+    folder: Path
+    stamp: str
+    started: dt.datetime
+    describe: str = ""
+    subject: str = ""
+    version: str = ""
+    tags: list[str] = field(default_factory=list)
+    remote_url: str = ""
+    tree_name: str = "next"
+    finished: dt.datetime | None = None
+    exit_code: int | None = None
+    notes: list[str] = field(default_factory=list)  # fetch problems and the like
+    harness_failures: list[str] = field(default_factory=list)  # outside any cell
+    nightly_id: int | None = None
+
+    @property
+    def name(self) -> str:
+        return self.folder.name

@@ -1,0 +1,69 @@
+"""Nightly settings: the linux-next remote, the default matrix, retries, where reports live.
+
+The defaults are below; a lab overrides them with `--config FILE` (YAML, keys documented in
+docs/nightly.md), and the command line overrides both.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness.config import _Reader, list_scenarios, list_targets, load_yaml
+from harness.errors import ConfigError
+
+
+@dataclass
+class Settings:
+    remote_name: str = "linux-next"
+    remote_url: str = "https://git.kernel.org/pub/scm/linux/kernel/git/next/linux-next.git"
+    tree_name: str = "next"
+    ref_pattern: str = r"^next-(\d{8})$"
+    targets: list[str] = field(default_factory=list)  # empty: every configured target
+    scenarios: list[str] = field(default_factory=list)  # empty: every scenario
+    retries: int = 1
+    origin: str = "harness"  # KCIDB origin
+    artifacts_url: str = ""  # where the nightly folder is published; else file:// links
+    trend_length: int = 30
+
+    def matrix(self) -> tuple[list[str], list[str]]:
+        return (self.targets or list_targets(), self.scenarios or list_scenarios())
+
+
+def load(path: Path | None = None) -> Settings:
+    """The defaults, overlaid with a lab's file; errors name the file and the key."""
+    s = Settings()
+    if path is not None:
+        r = _Reader(load_yaml(path) or {}, path)
+        remote = r.sub("remote")
+        s.remote_name = remote.get("name", str, s.remote_name)
+        s.remote_url = remote.get("url", str, s.remote_url)
+        remote.finish()
+        s.tree_name = r.get("tree_name", str, s.tree_name)
+        s.ref_pattern = r.get("ref_pattern", str, s.ref_pattern)
+        s.targets = r.str_list("targets") or s.targets
+        s.scenarios = r.str_list("scenarios") or s.scenarios
+        s.retries = r.get("retries", int, s.retries)
+        s.origin = r.get("kcidb_origin", str, s.origin)
+        s.artifacts_url = r.get("artifacts_url", str, s.artifacts_url)
+        s.trend_length = r.get("trend_length", int, s.trend_length)
+        r.finish()
+        where = f"{path}: "
+        if not re.fullmatch(r"[a-z0-9_]+", s.origin):
+            raise ConfigError(f"{where}kcidb_origin: expected [a-z0-9_]+, got {s.origin!r}")
+        if s.retries < 0:
+            raise ConfigError(f"{where}retries: expected a number >= 0, got {s.retries}")
+        try:
+            re.compile(s.ref_pattern)
+        except re.error as e:
+            raise ConfigError(f"{where}ref_pattern: not a regular expression: {e}") from e
+    s.artifacts_url = os.environ.get("HARNESS_ARTIFACTS_URL", s.artifacts_url)
+    return s
+
+
+def default_jobs(cpus: int | None = None) -> int:
+    """Concurrent runs: one per 4 CPUs (a build already uses them all), never below one."""
+    cpus = cpus or os.cpu_count() or 1
+    return max(1, cpus // 4)

@@ -1,0 +1,55 @@
+"""One matrix run in a process of its own: `python -m harness.nightly.worker SPEC OUT`.
+
+The run is exactly run.execute(), as for `harness run`; a process per run keeps a wedged
+QEMU or a leak in one run from taking the nightly down, and lets the nightly stop every
+run cleanly (SIGTERM unwinds like Ctrl-C: patches reverted, QEMU killed). The verdict,
+with its details, goes to OUT as JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+from harness.errors import HarnessError
+from harness.run import RunOptions, execute
+
+
+def _sigterm(signum, frame):  # noqa: ARG001 - signal handler signature
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str]) -> int:
+    spec = json.loads(Path(argv[0]).read_text())
+    out = Path(argv[1])
+    signal.signal(signal.SIGTERM, _sigterm)
+    opts = RunOptions(
+        target=spec["target"],
+        scenario=spec["scenario"],
+        kernel=spec["kernel"],
+        jobs=spec.get("jobs"),
+        quiet=True,
+        results_root=Path(spec["results_root"]),
+        boot_timeout=spec.get("boot_timeout"),
+    )
+    try:
+        outcome = execute(opts)
+    except HarnessError as e:  # before a results folder existed (unknown target, ...)
+        out.write_text(json.dumps({"error": str(e), "exit_code": e.exit_code}))
+        return e.exit_code
+    except KeyboardInterrupt:
+        return 130
+    result = {
+        "verdict": asdict(outcome.verdict) if outcome.verdict else None,
+        "results_dir": str(outcome.results_dir),
+        "run_id": outcome.run_id,
+    }
+    out.write_text(json.dumps(result, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

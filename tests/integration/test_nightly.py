@@ -1,0 +1,162 @@
+"""`harness nightly` on a real kernel tree: three synthetic linux-next tags on Debian's 6.12.
+
+next-20260301 is clean, next-20260302 adds the pte_lockptr HIGHPTE bug as an upstream
+commit, next-20260303 reverts it. Three nightlies on arm32-highmem-ci x [boot, the
+pte_lockptr canary] must read: all green (canary caught); exactly one new regression
+(boot), bisected to the bug; fixed. The reports validate (KCIDB) and render (Chromium).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+from gitutil import git_env
+from kseries import BUG_SUBJECT, comment, commit, commit_bug
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+CHROMIUM = "/usr/bin/chromium"
+BOOT, CANARY = "arm32-highmem-ci/boot", "arm32-highmem-ci/pte-lockptr-highpte"
+TITLE = "BUG: unable to handle kernel NULL pointer dereference in __pte_offset_map_lock"
+
+
+@pytest.fixture(scope="module")
+def next_repo(kernel_git_repo):
+    """A clone of the fixture's repository (objects shared) with the three next- tags.
+
+    A clone of its own gives the nightly its own harness worktree and build dir, so it
+    never moves the worktree test_bisect builds from, even when both run at once. It is
+    kept between sessions (its builds stay warm); the commits are reproducible.
+    """
+    from harness import source
+
+    repo = source.cache_root() / "test-repos" / "linux-6.12-next"
+    if (repo / ".git").exists():
+        git_env(repo, "fetch", "-q", "--tags", "origin")
+    else:
+        git_env(kernel_git_repo.parent, "clone", "-q", "--shared", "--no-checkout",
+                str(kernel_git_repo), str(repo))  # fmt: skip
+    git_env(repo, "checkout", "-q", "-f", "-B", "nightly-next", "v6.12-debian")
+    comment(repo, "mm/mmap.c", "next-20260301: do_mmap() callers hold mmap_lock for write.")
+    tags = {"next-20260301": commit(repo, "mm/mmap: note the locking of do_mmap() callers")}
+    tags["next-20260302"] = commit_bug(repo)
+    git_env(repo, "revert", "--no-edit", "HEAD")
+    tags["next-20260303"] = git_env(repo, "rev-parse", "HEAD")
+    for tag, sha in tags.items():
+        git_env(repo, "tag", "-f", tag, sha)
+    return repo, tags
+
+
+@pytest.fixture(scope="module")
+def nightlies(next_repo, tmp_path_factory):
+    """The three nightlies, run as a lab would: `harness nightly`, one after the other."""
+    repo, tags = next_repo
+    results = tmp_path_factory.mktemp("nightly-results")
+    env = {**os.environ, "HARNESS_RESULTS": str(results)}
+    out = {}
+    for ref, extra in (("next-20260301", []), ("next-20260302", ["--bisect-new"]),
+                       ("next-20260303", [])):  # fmt: skip
+        proc = subprocess.run(
+            [sys.executable, "-m", "harness.cli", "nightly", "--kernel", str(repo), "--ref", ref,
+             "--targets", "arm32-highmem-ci", "--scenarios", "boot", "pte-lockptr-highpte",
+             *extra],
+            cwd=REPO, env=env, capture_output=True, text=True, timeout=5400,
+        )  # fmt: skip
+        sys.stderr.write(proc.stderr[-4000:])
+        (folder,) = results.glob(f"nightly-{ref}-*")
+        summary = json.loads((folder / "summary.json").read_text())
+        out[ref] = (proc, folder, summary)
+    return repo, tags, out
+
+
+def statuses(summary: dict) -> dict[str, str]:
+    return {f"{c['target']}/{c['scenario']}": c["status"] for c in summary["cells"]}
+
+
+def test_three_nightlies_classify(nightlies):
+    repo, tags, out = nightlies
+    proc, _, s1 = out["next-20260301"]
+    assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
+    assert statuses(s1) == {BOOT: "pass", CANARY: "caught"}
+    assert s1["commit"] == tags["next-20260301"]
+
+    proc, folder, s2 = out["next-20260302"]
+    assert proc.returncode == 1, proc.stdout + proc.stderr[-3000:]
+    assert statuses(s2) == {BOOT: "new", CANARY: "in-tree"}
+    assert [c for c in s2["cells"] if c["status"] == "new"] == [s2["cells"][0]]
+    boot = s2["cells"][0]
+    assert boot["title"] == TITLE and len(boot["attempts"]) == 2  # reproduced on the retry
+    assert "passed on next-20260301" in boot["reason"]
+    # --bisect-new: from the last nightly where boot passed to tonight's ref
+    b = boot["bisection"]
+    assert b["good"] == tags["next-20260301"] and b["bad"] == tags["next-20260302"]
+    assert b["culprit"] == tags["next-20260302"] and b["exit_code"] == 0, b["summary"]
+    assert "fixes/hides this issue" in b["summary"]
+    mail = (folder / "mail.txt").read_text()
+    assert mail.startswith("Subject: [harness nightly] next-20260302: 1 new regression")
+    assert BUG_SUBJECT in mail or tags["next-20260302"] in mail
+
+    proc, _, s3 = out["next-20260303"]
+    assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
+    assert statuses(s3) == {BOOT: "fixed", CANARY: "caught"}
+    # the user's checkout is untouched by the nightlies and the bisection
+    assert git_env(repo, "rev-parse", "HEAD") == tags["next-20260303"]
+    assert git_env(repo, "status", "--porcelain", "--untracked-files=no") == ""
+
+
+def test_reports_validate(nightlies):
+    from harness.nightly.reports import kcidb
+
+    _, _, out = nightlies
+    for ref, (_, folder, _) in out.items():
+        data = json.loads((folder / "kcidb.json").read_text())
+        kcidb.validate(data)
+        assert data["checkouts"][0]["git_commit_name"] == ref
+        suites = ET.parse(folder / "junit.xml").getroot().findall("testsuite")
+        assert [s.get("name") for s in suites] == ["nightly.arm32-highmem-ci"]
+    data = json.loads((out["next-20260302"][1] / "kcidb.json").read_text())
+    assert [i["report_subject"] for i in data["issues"]] == [TITLE]
+    boot_tests = [t for t in data["tests"] if t["path"] == "harness.boot"]
+    assert [t["status"] for t in boot_tests] == ["FAIL", "FAIL"]
+    assert all(Path(t["log_url"][len("file://") :]).exists() for t in boot_tests)
+
+
+def _chromium(*args: str) -> subprocess.CompletedProcess:
+    assert Path(CHROMIUM).exists(), "chromium is missing: run ./bootstrap.sh"
+    with tempfile.TemporaryDirectory(prefix="harness-chromium-") as profile:
+        return subprocess.run(
+            [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             "--no-first-run", f"--user-data-dir={profile}", *args],
+            capture_output=True, text=True, timeout=180,
+        )  # fmt: skip
+
+
+def test_html_renders_in_chromium(nightlies, tmp_path):
+    _, _, out = nightlies
+    folder = out["next-20260302"][1]
+    index = (folder / "index.html").resolve().as_uri()
+    shot = tmp_path / "nightly.png"
+    proc = _chromium("--window-size=1280,900", f"--screenshot={shot}", index)
+    assert shot.exists() and shot.stat().st_size > 1000, proc.stderr[-2000:]
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    dom = _chromium("--dump-dom", index).stdout
+    assert '<table id="matrix">' in dom
+    assert 'data-status="new" data-cell="arm32-highmem-ci/boot"' in dom
+    assert 'data-status="in-tree" data-cell="arm32-highmem-ci/pte-lockptr-highpte"' in dom
+    cell = (folder / "cells" / "arm32-highmem-ci--boot.html").resolve().as_uri()
+    dom = _chromium("--dump-dom", cell).stdout
+    assert TITLE in dom and "handle_mm_fault" in dom and "console.log" in dom
+    trend = (out["next-20260303"][1] / "trend.html").resolve().as_uri()
+    dom = _chromium("--dump-dom", trend).stdout
+    assert dom.count('data-status="new"') == 1 and dom.count('data-status="fixed"') == 1
+    shutil.copy(shot, folder / "screenshot.png")  # for whoever looks at the results later
