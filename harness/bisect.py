@@ -25,6 +25,8 @@ from harness.results import results_root
 from harness.run import RunOptions, RunOutcome, execute
 
 GOOD, BAD, SKIP, ABORT = 0, 1, 125, 255
+# stack hex dumps and per-register notes: true, but not what a reader of the mail needs
+_MAIL_NOISE = re.compile(r"^\s*(?:[0-9a-f]{4}:\s+(?:[0-9a-f]{8} ?)+|Register r\d+ information:)")
 
 
 @dataclass
@@ -69,7 +71,8 @@ def classify(outcome: RunOutcome, match: re.Pattern[str] | None) -> tuple[int, s
     if v.verdict == "pass":
         return GOOD, ""
     if v.verdict in ("build-error", "not-applicable", "config-error"):
-        return SKIP, f"{v.verdict}: {v.summary}"
+        first = next((d.strip() for d in v.details if d.strip()), "")
+        return SKIP, f"{v.verdict}: {v.summary}" + (f" {first}" if first else "")
     if v.verdict == "fail":
         if match is None or any(match.search(t) for t in titles):
             return BAD, ""
@@ -364,7 +367,10 @@ def _mail(
 ) -> str:
     """A plain-text report in the style kernel reporters use on the lists."""
     raw = report_txt.split("\n\n", 1)[1] if "\n\n" in report_txt else report_txt
-    excerpt = "\n".join(raw.strip().splitlines()[:60])
+    excerpt = "\n".join(
+        ln for ln in raw.strip().splitlines() if not _MAIL_NOISE.match(ln)
+    ).splitlines()[:50]
+    excerpt = "\n".join(excerpt)
     reproduce = shlex.join(
         ["harness", "run", opts.target, "--scenario", opts.scenario, "--kernel",
          f"{opts.kernel}@{opts.bad}"]
