@@ -7,11 +7,13 @@ interrupted half-way stays in the history marked incomplete and is never compare
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
+import os
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -76,16 +78,25 @@ def _new_folder(root: Path, ref: str, now: dt.datetime) -> tuple[str, Path]:
     raise InfraError(f"cannot create a nightly folder under {root}")
 
 
-def checkout(repo: Path, commit: str, cache: Path) -> source.KernelSource:
-    """Move the harness worktree of repo to tonight's commit, once for the whole matrix.
+@contextlib.contextmanager
+def held_worktree(repo: Path, commit: str, cache: Path) -> Iterator[source.KernelSource]:
+    """The harness worktree of repo at tonight's commit, ours for the whole matrix.
 
-    Every run then builds that worktree as it stands (inplace:), so no run moves it while
-    another builds from it. The tree lock keeps a run of someone else out meanwhile.
+    The nightly holds the tree's exclusive lock (as bisect does) and its runs, child
+    processes, inherit it (patches.HELD_ENV): nobody else moves or patches the worktree
+    under the matrix, and every run builds it as it stands (inplace:). Among the nightly's
+    own runs, the matrix keeps a run that patches the tree alone (matrix.run_matrix).
     """
     wt = cache / "worktrees" / source.worktree_name(repo)
-    wt.parent.mkdir(parents=True, exist_ok=True)
     with patches.tree_lock(wt, exclusive=True):
-        return source.resolve(f"{repo}@{commit}", cache)
+        src = source.resolve(f"{repo}@{commit}", cache)
+        if src.checkout is not None:  # resolve() leaves the checkout to the lock holder
+            src.checkout()
+        os.environ[patches.HELD_ENV] = str(src.tree)
+        try:
+            yield src
+        finally:
+            os.environ.pop(patches.HELD_ENV, None)
 
 
 def expectations(scenarios: list[str], version: tuple[int, int, int]) -> dict:
@@ -168,19 +179,6 @@ def _run_matrix(
     retries: int,
 ) -> tuple[dict[Cell, list[Attempt]], tuple[int, int, int] | None]:
     """Check out tonight's commit and run every cell; a checkout failure fails every cell."""
-    try:
-        src = checkout(nightly.tree, nightly.commit, source.cache_root())
-    except HarnessError as e:
-        why = f"cannot check out {nightly.ref}: {e}"
-        nightly.harness_failures.append(why)
-        return {c: [Attempt("infra-error", EXIT_INFRA, why)] for c in cells}, None
-    if runner is None:
-        runner = matrix.ProcessRunner(
-            f"{source.IN_PLACE}{src.tree}",
-            matrix.make_jobs_for(jobs),
-            opts.boot_timeout,
-            say=lambda text: _say(opts, text),
-        )
     done = [0]
 
     def progress(cell: Cell, last: Attempt, n: int) -> None:
@@ -193,9 +191,23 @@ def _run_matrix(
             + (f": {what}" if what else ""),
         )
 
-    attempts = matrix.run_matrix(
-        cells, runner, nightly.folder / "runs", jobs=jobs, retries=retries, progress=progress
-    )
+    try:
+        with held_worktree(nightly.tree, nightly.commit, source.cache_root()) as src:
+            if runner is None:
+                runner = matrix.ProcessRunner(
+                    f"{source.IN_PLACE}{src.tree}",
+                    matrix.make_jobs_for(jobs),
+                    opts.boot_timeout,
+                    say=lambda text: _say(opts, text),
+                )
+            attempts = matrix.run_matrix(
+                cells, runner, nightly.folder / "runs", jobs=jobs, retries=retries,
+                progress=progress,
+            )  # fmt: skip
+    except HarnessError as e:
+        why = f"cannot check out {nightly.ref}: {e}"
+        nightly.harness_failures.append(why)
+        return {c: [Attempt("infra-error", EXIT_INFRA, why)] for c in cells}, None
     for runs in attempts.values():
         for a in runs:  # someone moved the worktree under the matrix: not tonight's kernel
             if a.commit and a.commit != nightly.commit:

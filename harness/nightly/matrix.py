@@ -1,8 +1,9 @@
 """The matrix: targets x scenarios, each cell a `harness run`, failures retried once.
 
 Cells of one target run one after another (they share its build directory, and a run
-boots the image it just built); different targets run side by side up to --jobs. Runs on
-one source tree still serialise while a canary has its patch applied (the tree lock).
+boots the image it just built); different targets run side by side up to --jobs. Every
+target builds the same source tree, so cells that patch it (canaries) run afterwards, one
+at a time: the nightly holds the tree's lock for its runs, so they cannot wait on it.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from harness.config import load_scenario, load_target
+from harness.config import Scenario, load_scenario, load_target
 from harness.errors import EXIT_INFRA
 from harness.nightly.model import Attempt, Cell
 
@@ -36,7 +37,11 @@ def plan(targets: list[str], scenarios: list[str]) -> list[Cell]:
         load_target(t)
     loaded = [load_scenario(s) for s in scenarios]
     ordered = [s for s in loaded if not s.canary] + [s for s in loaded if s.canary]
-    return [Cell(t, s.name, s.canary) for t in targets for s in ordered]
+
+    def patches(s: Scenario) -> bool:
+        return bool(s.patches) or any(v.patches for v in s.variants)
+
+    return [Cell(t, s.name, s.canary, patches(s)) for t in targets for s in ordered]
 
 
 def needs_retry(cell: Cell, attempts: list[Attempt]) -> bool:
@@ -65,10 +70,11 @@ def run_matrix(
     retries: int = 1,
     progress: Progress | None = None,
 ) -> dict[Cell, list[Attempt]]:
-    """Run every cell (with retries); returns the attempts per cell in plan order."""
-    by_target: dict[str, list[Cell]] = {}
-    for c in cells:
-        by_target.setdefault(c.target, []).append(c)
+    """Run every cell (with retries); returns the attempts per cell in plan order.
+
+    First the cells that only read the tree, targets side by side; then the ones that
+    patch it, alone.
+    """
     results: dict[Cell, list[Attempt]] = {}
     stop = threading.Event()
 
@@ -81,22 +87,33 @@ def run_matrix(
             if progress:
                 progress(c, attempts[-1], len(attempts))
 
-    if jobs <= 1 or len(by_target) == 1:
-        for group in by_target.values():
-            chain(group)
-    else:
-        pool = ThreadPoolExecutor(max_workers=jobs)
-        try:
-            for fut in [pool.submit(chain, g) for g in by_target.values()]:
-                fut.result()
-        except BaseException:  # Ctrl-C or SIGTERM: start nothing new, stop what runs
-            stop.set()
-            terminate = getattr(runner, "terminate", None)
-            if terminate:
-                terminate()
-            raise
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+    def abort() -> None:  # Ctrl-C or SIGTERM: start nothing new, stop what runs
+        stop.set()
+        terminate = getattr(runner, "terminate", None)
+        if terminate:
+            terminate()  # the runs unwind: patches reverted, QEMU killed
+
+    readers: dict[str, list[Cell]] = {}
+    for c in cells:
+        if not c.patches:
+            readers.setdefault(c.target, []).append(c)
+    try:
+        if jobs <= 1 or len(readers) <= 1:
+            for group in readers.values():
+                chain(group)
+        else:
+            with ThreadPoolExecutor(max_workers=jobs) as pool:
+                futures = [pool.submit(chain, g) for g in readers.values()]
+                try:
+                    for fut in futures:
+                        fut.result()
+                except BaseException:
+                    abort()  # before the pool waits for its threads
+                    raise
+        chain([c for c in cells if c.patches])
+    except BaseException:
+        abort()
+        raise
     return {c: results[c] for c in cells}
 
 

@@ -33,6 +33,7 @@ class Cell:
     target: str
     scenario: str
     canary: bool = False
+    patches: bool = False  # the scenario patches the source tree: its run needs the tree alone
 
     @property
     def key(self) -> str:

@@ -12,72 +12,48 @@ from pathlib import Path
 
 import pytest
 from gitutil import git_env
+from kseries import append, comment, commit, commit_bug
 
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
-BUG_PATCH = REPO / "scenarios/pte-lockptr-highpte/patches/pte-lockptr-highpte-6.12.patch"
-
-
-def _git(repo: Path, *args: str) -> str:
-    return git_env(repo, *args)
-
-
-def _comment(repo: Path, rel: str, text: str) -> None:
-    """Add a comment block after the SPDX line: compiles, changes one object file."""
-    p = repo / rel
-    lines = p.read_text().splitlines(keepends=True)
-    lines.insert(1, f"/*\n * {text}\n */\n")
-    p.write_text("".join(lines))
-
-
-def _append(repo: Path, rel: str, code: str) -> None:
-    p = repo / rel
-    p.write_text(p.read_text() + code)
-
-
-def _commit(repo: Path, subject: str) -> str:
-    _git(repo, "commit", "-q", "-a", "-m", subject)
-    return _git(repo, "rev-parse", "HEAD")
 
 
 @pytest.fixture(scope="session")
 def bisect_repo(kernel_git_repo):
     repo = kernel_git_repo
-    _git(repo, "checkout", "-q", "-B", "mm-series", "v6.12-debian")
+    git_env(repo, "checkout", "-q", "-B", "mm-series", "v6.12-debian")
     c = {}
-    _comment(repo, "mm/mmap.c", "mmap_region() callers hold mmap_lock for write.")
-    c[1] = _commit(repo, "mm/mmap: document the locking of mmap_region() callers")
-    _comment(repo, "mm/mremap.c", "move_page_tables() may move whole PMDs when aligned.")
-    c[2] = _commit(repo, "mm/mremap: note when whole PMDs are moved")
-    _append(
+    comment(repo, "mm/mmap.c", "mmap_region() callers hold mmap_lock for write.")
+    c[1] = commit(repo, "mm/mmap: document the locking of mmap_region() callers")
+    comment(repo, "mm/mremap.c", "move_page_tables() may move whole PMDs when aligned.")
+    c[2] = commit(repo, "mm/mremap: note when whole PMDs are moved")
+    append(
         repo,
         "mm/util.c",
         "\nunsigned long mm_pages_for_bytes(size_t len);\n"
         "unsigned long mm_pages_for_bytes(size_t len)\n"
         "{\n\treturn DIV_ROUND_UP(len, PAGE_SIZE);\n}\n",
     )
-    c[3] = _commit(repo, "mm/util: add mm_pages_for_bytes() helper")
-    _append(
+    c[3] = commit(repo, "mm/util: add mm_pages_for_bytes() helper")
+    append(
         repo, "mm/memory.c", "\nvoid mm_check_pte_locks(void)\n{\n\tpte_lock_sanity_check();\n}\n"
     )
-    c[4] = _commit(repo, "mm/memory: sanity-check PTE locks on fault")  # does not build
-    _comment(repo, "mm/swap.c", "folio_batch_move_lru() drops the lruvec lock between batches.")
-    c[5] = _commit(repo, "mm/swap: comment on lruvec lock batching")  # still broken
+    c[4] = commit(repo, "mm/memory: sanity-check PTE locks on fault")  # does not build
+    comment(repo, "mm/swap.c", "folio_batch_move_lru() drops the lruvec lock between batches.")
+    c[5] = commit(repo, "mm/swap: comment on lruvec lock batching")  # still broken
     p = repo / "mm/memory.c"
     p.write_text(p.read_text().split("\nvoid mm_check_pte_locks(void)")[0])
-    c[6] = _commit(repo, "mm/memory: fix build, drop mm_check_pte_locks()")
-    diff = BUG_PATCH.read_text()
-    subprocess.run(["patch", "-p1", "-s", "-d", str(repo)], input=diff, text=True, check=True)
-    c[7] = _commit(repo, "mm: let pte_lockptr() consume a pte_t pointer")  # the culprit
-    _comment(repo, "mm/page_alloc.c", "__rmqueue_pcplist() runs with the pcp lock held.")
-    c[8] = _commit(repo, "mm/page_alloc: document pcp locking in __rmqueue_pcplist()")
-    _comment(repo, "mm/vmscan.c", "shrink_folio_list() may sleep in pageout().")
-    c[9] = _commit(repo, "mm/vmscan: note that shrink_folio_list() may sleep")
-    _comment(repo, "mm/mprotect.c", "change_pte_range() batches TLB flushes per PMD.")
-    c[10] = _commit(repo, "mm/mprotect: describe TLB flush batching")
-    _git(repo, "tag", "-f", "series-good", "v6.12-debian")
-    _git(repo, "tag", "-f", "series-bad", c[10])
+    c[6] = commit(repo, "mm/memory: fix build, drop mm_check_pte_locks()")
+    c[7] = commit_bug(repo)  # the culprit
+    comment(repo, "mm/page_alloc.c", "__rmqueue_pcplist() runs with the pcp lock held.")
+    c[8] = commit(repo, "mm/page_alloc: document pcp locking in __rmqueue_pcplist()")
+    comment(repo, "mm/vmscan.c", "shrink_folio_list() may sleep in pageout().")
+    c[9] = commit(repo, "mm/vmscan: note that shrink_folio_list() may sleep")
+    comment(repo, "mm/mprotect.c", "change_pte_range() batches TLB flushes per PMD.")
+    c[10] = commit(repo, "mm/mprotect: describe TLB flush batching")
+    git_env(repo, "tag", "-f", "series-good", "v6.12-debian")
+    git_env(repo, "tag", "-f", "series-bad", c[10])
     return repo, c
 
 
@@ -111,5 +87,5 @@ def test_bisect_finds_pte_lockptr_culprit(bisect_repo, tmp_path):
     assert "fixes/hides this issue" in mail
     assert "__pte_offset_map_lock" in mail and "Bisect log:" in mail
     # the user's checkout is untouched: still on mm-series at c10, clean
-    assert _git(repo, "rev-parse", "HEAD") == c[10]
-    assert _git(repo, "status", "--porcelain") == ""
+    assert git_env(repo, "rev-parse", "HEAD") == c[10]
+    assert git_env(repo, "status", "--porcelain") == ""

@@ -131,7 +131,7 @@ def test_reports_validate(nightlies):
 
 
 def _chromium(*args: str) -> subprocess.CompletedProcess:
-    assert Path(CHROMIUM).exists(), "chromium is missing: run ./bootstrap.sh"
+    assert Path(CHROMIUM).exists(), "chromium is missing: run ./bootstrap.sh --test"
     with tempfile.TemporaryDirectory(prefix="harness-chromium-") as profile:
         return subprocess.run(
             [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu",

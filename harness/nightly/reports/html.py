@@ -35,6 +35,7 @@ body { font-family: sans-serif; margin: 1.5em; color: #212121; }
 table { border-collapse: collapse; margin: 1em 0; }
 th, td { border: 1px solid #9e9e9e; padding: 0.3em 0.6em; text-align: left; vertical-align: top; }
 td.cell a { color: inherit; text-decoration: none; display: block; }
+td.cell .small { color: inherit; }
 pre { background: #f5f5f5; padding: 0.8em; overflow-x: auto; font-size: 0.85em; }
 .small { font-size: 0.85em; color: #424242; }
 {% for s, c in colours.items() %}.s-{{ s }} { background: {{ c }};

@@ -1,0 +1,202 @@
+"""The matrix: plan order, retries, parallel targets, reading a run back from its folder."""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+
+import pytest
+from nightly_fakes import BOOT, BUG, CANARY, attempt, caught
+
+from harness.errors import ConfigError
+from harness.nightly import matrix
+from harness.nightly.model import Cell
+
+
+def test_plan_puts_canaries_last_and_checks_names():
+    cells = matrix.plan(["arm32-highmem-ci"], ["pte-lockptr-highpte", "boot"])
+    assert [c.scenario for c in cells] == ["boot", "pte-lockptr-highpte"]
+    assert cells[1].canary and not cells[0].canary
+    with pytest.raises(ConfigError):
+        matrix.plan(["no-such-target"], ["boot"])
+    with pytest.raises(ConfigError):
+        matrix.plan(["arm32-highmem-ci"], ["no-such-scenario"])
+
+
+def scripted(*verdicts):
+    """A runner that answers each cell's runs in order from verdicts[cell.key]."""
+    seen: dict[str, int] = {}
+
+    def run(cell, root):
+        i = seen.get(cell.key, 0)
+        seen[cell.key] = i + 1
+        return verdicts[0][cell.key][i]()
+
+    run.seen = seen
+    return run
+
+
+@pytest.mark.parametrize(
+    "runs, expected",
+    [
+        ([lambda: attempt("pass")], ["pass"]),
+        ([lambda: attempt("fail", BUG), lambda: attempt("pass")], ["fail", "pass"]),
+        ([lambda: attempt("fail", BUG), lambda: attempt("fail", BUG)], ["fail", "fail"]),
+        ([lambda: attempt("infra-error"), lambda: attempt("pass")], ["infra-error", "pass"]),
+        ([lambda: attempt("build-error")], ["build-error"]),
+        ([lambda: attempt("not-applicable")], ["not-applicable"]),
+    ],
+)
+def test_retries(tmp_path, runs, expected):
+    out = matrix.run_matrix([BOOT], scripted({BOOT.key: runs}), tmp_path, retries=1)
+    assert [a.verdict for a in out[BOOT]] == expected
+
+
+def test_retry_budget_and_canaries(tmp_path):
+    runs = {
+        BOOT.key: [lambda: attempt("fail", BUG)] * 5,
+        CANARY.key: [lambda: attempt("canary-missed"), caught],
+    }
+    out = matrix.run_matrix([BOOT, CANARY], scripted(runs), tmp_path, retries=3)
+    assert len(out[BOOT]) == 2  # reproduced once: enough
+    assert [a.verdict for a in out[CANARY]] == ["canary-missed", "fail"]
+    out = matrix.run_matrix([BOOT], scripted(runs), tmp_path, retries=0)
+    assert len(out[BOOT]) == 1
+
+
+def test_targets_run_side_by_side_cells_of_a_target_in_order(tmp_path):
+    cells = [Cell(t, s) for t in ("a", "b") for s in ("s1", "s2")]
+    active, peak, order = set(), [0], []
+    lock = threading.Lock()
+
+    def run(cell, root):
+        with lock:
+            active.add(cell.target)
+            peak[0] = max(peak[0], len(active))
+            order.append(cell.key)
+        time.sleep(0.05)
+        with lock:
+            active.discard(cell.target)
+        return attempt("pass")
+
+    progress = []
+    out = matrix.run_matrix(
+        cells, run, tmp_path, jobs=2, progress=lambda c, a, n: progress.append(c)
+    )
+    assert list(out) == cells and peak[0] == 2 and len(progress) == 4
+    assert order.index("a/s1") < order.index("a/s2") and order.index("b/s1") < order.index("b/s2")
+
+
+def test_read_attempt(tmp_path):
+    rdir = tmp_path / "run"
+    rdir.mkdir()
+    (rdir / "metadata.json").write_text(
+        json.dumps(
+            {
+                "kernel": {"commit": "c" * 40},
+                "build": {"seconds": 12.5},
+                "timings": {"boot": 31.0},
+                "started": "2026-03-02T01:00:00+00:00",
+            }
+        )
+    )
+    (rdir / "reports.json").write_text(json.dumps([{"title": BUG}]))
+    verdict = {
+        "verdict": "fail",
+        "exit_code": 1,
+        "summary": "regression",
+        "details": ["d"],
+        "canary": None,
+    }
+    a = matrix.read_attempt({"verdict": verdict, "results_dir": str(rdir), "run_id": "r1"}, "", 1)
+    assert (a.verdict, a.title, a.commit, a.build_seconds, a.boot_seconds, a.run_id) == (
+        "fail",
+        BUG,
+        "c" * 40,
+        12.5,
+        31.0,
+        "r1",
+    )
+    crashed = matrix.read_attempt({}, "Traceback...\nKeyError: x\n", 1)
+    assert crashed.verdict == "infra-error" and "died" in crashed.summary
+    assert crashed.details[-1] == "KeyError: x"
+    early = matrix.read_attempt({"error": "unknown target", "exit_code": 4}, "", 4)
+    assert early.verdict == "config-error"
+
+
+def test_process_runner_reports_an_unknown_target(tmp_path):
+    """The real worker process, failing before any build: a config error, not a crash."""
+    runner = matrix.ProcessRunner("inplace:/nonexistent")
+    a = runner(Cell("no-such-target", "boot"), tmp_path / "cell")
+    assert a.verdict == "config-error" and "no-such-target" in a.summary
+    assert (tmp_path / "cell" / "worker.log").exists()
+
+
+def test_make_jobs_share_the_cpus(monkeypatch):
+    monkeypatch.setattr(matrix.os, "cpu_count", lambda: 8)
+    assert matrix.make_jobs_for(1) == 8 and matrix.make_jobs_for(2) == 4
+    assert matrix.make_jobs_for(16) == 1
+
+
+def test_interrupt_stops_the_other_targets(tmp_path):
+    cells = [Cell(t, s) for t in ("a", "b") for s in ("s1", "s2")]
+    ran = []
+
+    def run(cell, root):
+        ran.append(cell.key)
+        if cell.key == "a/s1":
+            time.sleep(0.05)
+            raise KeyboardInterrupt
+        time.sleep(0.2)
+        return attempt("pass")
+
+    run.terminate = lambda: ran.append("terminated")
+    with pytest.raises(KeyboardInterrupt):
+        matrix.run_matrix(cells, run, tmp_path, jobs=2)
+    assert "terminated" in ran and "b/s2" not in ran and "a/s2" not in ran
+
+
+def test_process_runner_terminate_stops_a_run(tmp_path):
+    runner = matrix.ProcessRunner("inplace:/nonexistent")
+    runner.command = [sys.executable, "-c", "import time; time.sleep(120)"]
+    out = []
+    t = threading.Thread(target=lambda: out.append(runner(BOOT, tmp_path / "cell")))
+    t.start()
+    for _ in range(100):
+        if runner._children:
+            break
+        time.sleep(0.05)
+    runner.terminate()
+    t.join(timeout=30)
+    assert not t.is_alive() and out[0].verdict == "infra-error" and "died" in out[0].summary
+
+
+def test_cells_that_patch_the_tree_run_last_and_alone(tmp_path):
+    cells = [
+        Cell(t, s, s == "canary", s == "canary")
+        for t in ("a", "b", "c")
+        for s in ("boot", "canary")
+    ]
+    active, log = [0], []
+    lock = threading.Lock()
+
+    def run(cell, root):
+        with lock:
+            active[0] += 1
+            log.append((cell.key, active[0]))
+        time.sleep(0.03)
+        with lock:
+            active[0] -= 1
+        return attempt("pass")
+
+    out = matrix.run_matrix(cells, run, tmp_path, jobs=3)
+    assert list(out) == cells
+    keys = [k for k, _ in log]
+    assert {k for k in keys[:3]} == {"a/boot", "b/boot", "c/boot"}
+    assert keys[3:] == ["a/canary", "b/canary", "c/canary"]
+    assert all(n == 1 for k, n in log if k.endswith("canary"))
+    assert max(n for _, n in log) > 1  # the readers did run side by side
+    planned = matrix.plan(["arm32-highmem-ci"], ["boot", "pte-lockptr-highpte"])
+    assert [c.patches for c in planned] == [False, True]
