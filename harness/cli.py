@@ -25,19 +25,7 @@ def _sigterm(signum, frame):  # noqa: ARG001 - signal handler signature
 def cmd_run(args: argparse.Namespace) -> int:
     from harness.run import RunOptions, execute
 
-    outcome = execute(
-        RunOptions(
-            target=args.target,
-            scenario=args.scenario,
-            kernel=args.kernel,
-            patches=tuple(Path(p) for p in args.patch or ()),
-            accel=args.accel,
-            jobs=args.jobs,
-            quiet=args.quiet,
-            results_root=Path(args.results) if args.results else None,
-            boot_timeout=args.timeout,
-        )
-    )
+    outcome = execute(RunOptions.from_args(args))
     print(outcome.summary, end="")
     return outcome.verdict.exit_code
 

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from harness import build as build_mod
 from harness import console, patches, qemu, rootfs, source
@@ -51,6 +52,21 @@ class RunOptions:
     quiet: bool = False
     results_root: Path | None = None
     boot_timeout: int | None = None
+
+    @classmethod
+    def from_args(cls, args: Any) -> RunOptions:
+        """From the flags `harness run` and `harness lava run|job|submit` share."""
+        return cls(
+            target=args.target,
+            scenario=args.scenario,
+            kernel=args.kernel,
+            patches=tuple(Path(p) for p in args.patch or ()),
+            accel=args.accel,
+            jobs=args.jobs,
+            quiet=args.quiet,
+            results_root=Path(args.results) if args.results else None,
+            boot_timeout=args.timeout,
+        )
 
 
 @dataclass

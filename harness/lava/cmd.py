@@ -62,17 +62,7 @@ def register(subparsers: Any) -> None:
 
 
 def options(args: argparse.Namespace) -> RunOptions:
-    return RunOptions(
-        target=args.target,
-        scenario=args.scenario,
-        kernel=args.kernel,
-        patches=tuple(Path(p) for p in args.patch or ()),
-        accel=args.accel,
-        jobs=args.jobs,
-        quiet=args.quiet,
-        results_root=Path(args.results) if args.results else None,
-        boot_timeout=args.timeout,
-    )
+    return RunOptions.from_args(args)
 
 
 def argv_of(args: argparse.Namespace) -> list[str]:
