@@ -52,20 +52,26 @@ class KernelSource:
         return ".".join(str(v) for v in self.version)
 
 
-def read_version(tree: Path) -> tuple[int, int, int]:
-    """VERSION.PATCHLEVEL.SUBLEVEL from the top Makefile."""
-    mk = tree / "Makefile"
-    try:
-        head = mk.read_text(errors="replace")[:2000]
-    except OSError as e:
-        raise ConfigError(f"{tree}: not a kernel tree (no readable Makefile)") from e
+def parse_version(makefile_text: str, where: str) -> tuple[int, int, int]:
+    """VERSION.PATCHLEVEL.SUBLEVEL from the text of a kernel's top Makefile."""
+    head = makefile_text[:2000]
     vals = []
     for key in ("VERSION", "PATCHLEVEL", "SUBLEVEL"):
         m = re.search(rf"^{key}\s*=\s*(\d+)", head, re.M)
         if not m:
-            raise ConfigError(f"{mk}: no {key} line: not a kernel tree")
+            raise ConfigError(f"{where}: no {key} line: not a kernel tree")
         vals.append(int(m.group(1)))
     return (vals[0], vals[1], vals[2])
+
+
+def read_version(tree: Path) -> tuple[int, int, int]:
+    """The version of a checked-out tree."""
+    mk = tree / "Makefile"
+    try:
+        text = mk.read_text(errors="replace")
+    except OSError as e:
+        raise ConfigError(f"{tree}: not a kernel tree (no readable Makefile)") from e
+    return parse_version(text, str(mk))
 
 
 def resolve(spec: str | None, cache: Path | None = None) -> KernelSource:
@@ -195,14 +201,8 @@ def _git_source(path: Path, ref: str | None, cache: Path, origin: str) -> Kernel
 
 def _version_at(repo: Path, commit: str) -> tuple[int, int, int]:
     """The kernel version of a commit without checking it out (the worktree may be busy)."""
-    head = git(repo, "show", f"{commit}:Makefile")[:2000]
-    vals = []
-    for key in ("VERSION", "PATCHLEVEL", "SUBLEVEL"):
-        m = re.search(rf"^{key}\s*=\s*(\d+)", head, re.M)
-        if not m:
-            raise ConfigError(f"{repo}@{commit[:12]}: Makefile has no {key}: not a kernel tree")
-        vals.append(int(m.group(1)))
-    return (vals[0], vals[1], vals[2])
+    text = git(repo, "show", f"{commit}:Makefile")
+    return parse_version(text, f"{repo}@{commit[:12]}:Makefile")
 
 
 def _git_kernel(name: str, tree: Path, commit: str, origin: str, description: str) -> KernelSource:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 
 import pytest
+from run_files import RUN_FILES
 
 from harness import patches
 
@@ -21,15 +22,7 @@ def _frames(report: dict) -> list[str]:
 def test_clean_boot_passes(harness):
     r = harness("run", "arm32-highmem-ci")
     assert r.code == 0, r.stdout + r.stderr
-    for name in (
-        "console.log",
-        "build.log",
-        "reports.json",
-        "junit.xml",
-        "metadata.json",
-        "summary.txt",
-        "initramfs.cpio.gz",
-    ):
+    for name in RUN_FILES:
         assert (r.results / name).exists(), name
     meta = r.meta
     assert meta["status"] == "complete" and meta["verdict"] == "pass"

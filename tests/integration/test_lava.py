@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from run_files import RUN_FILES
 
 from harness import config, qemu
 from harness.lava import job as jobmod
@@ -41,13 +42,7 @@ def test_lava_run_clean_boot_passes(harness):
     r = harness("lava", "run", "arm32-highmem-ci")
     assert r.code == 0, r.stdout + r.stderr
     for name in (
-        "console.log",
-        "build.log",
-        "reports.json",
-        "junit.xml",
-        "metadata.json",
-        "summary.txt",
-        "initramfs.cpio.gz",
+        *RUN_FILES,
         "lava/job.yaml",
         "lava/device.yaml",
         "lava/lava.log",
