@@ -42,7 +42,7 @@ class BuildResult:
 
 
 def build_dir_for(target: Target, source: KernelSource, cache: Path) -> Path:
-    return cache / "build" / target.name / source.name
+    return cache / "build" / target.build_name / source.name
 
 
 def make_command(target: Target, source: KernelSource, build_dir: Path, jobs: int) -> list[str]:
@@ -100,7 +100,7 @@ def check_requires(final: Path, requires: dict[str, str]) -> None:
     have = read_fragment(final)
     lacking = [f"{opt}={have.get(opt, 'n')}" for opt in requires if have.get(opt, "n") == "n"]
     if lacking:
-        raise NotApplicable(", ".join(lacking))
+        raise NotApplicable("kernel lacks " + ", ".join(lacking))
 
 
 def wanted_options(target: Target, extra: dict[str, str]) -> dict[str, tuple[str, str]]:
@@ -142,9 +142,8 @@ def configure(
     env = build_env()
     stamp = build_dir / ".harness-config"
     inputs = config_inputs_hash(target, extra)
-    commands = [
-        shlex.join([*make, target.defconfig]),
-    ]
+    defconfig = target.defconfig.split()  # "x86_64_defconfig xen.config": make merges both
+    commands = [shlex.join([*make, *defconfig])]
     frags = [str(f) for f in target.fragments]
     extra_frag = build_dir / "harness-extra.config"
     inline = {**target.config, **extra}
@@ -164,7 +163,7 @@ def configure(
     if inline:
         extra_frag.write_text("".join(f"{k}={v}\n" for k, v in inline.items()))
     steps = [
-        ([*make, target.defconfig], None),
+        ([*make, *defconfig], None),
         (merge, source.tree),
         ([*make, "olddefconfig"], None),
     ]

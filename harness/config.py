@@ -118,6 +118,26 @@ class QemuProfile:
     console: str
     accel: str = "auto"
     extra_args: tuple[str, ...] = ()
+    kvm_cpu: str = ""  # the -cpu under KVM (e.g. host); the TCG model otherwise
+    tcg_options: str = ""  # e.g. thread=multi: appended as -accel tcg,<options>
+
+    def cpu_for(self, accel: str) -> str:
+        return self.kvm_cpu if accel == "kvm" and self.kvm_cpu else self.cpu
+
+
+@dataclass(frozen=True)
+class Hypervisor:
+    """A hypervisor QEMU boots first, with the target's kernel as its dom0 (Xen PV).
+
+    The image comes from a Debian package, so nothing outside the Debian archive is
+    needed; `cmdline` is the hypervisor's own command line, the kernel keeps `cmdline`.
+    """
+
+    kind: str
+    package: str
+    image: str  # path inside the package, e.g. boot/xen-4.17-amd64.gz (gunzipped if .gz)
+    cmdline: str
+    suites: tuple[str, ...] = ("bookworm",)
 
 
 @dataclass(frozen=True)
@@ -153,6 +173,13 @@ class Target:
     boot_timeout: int
     silence_timeout: int
     lava: LavaBoard | None = None
+    hypervisor: Hypervisor | None = None
+    shares_build_with: str = ""  # another target with the same kernel config: one build
+
+    @property
+    def build_name(self) -> str:
+        """The build directory's name: targets that boot one kernel two ways share it."""
+        return self.shares_build_with or self.name
 
     def required_options(self) -> dict[str, str]:
         """Every option the fragments and inline config ask for, as the final .config must have."""
@@ -221,6 +248,8 @@ def load_target(name: str, targets_dir: Path = TARGETS_DIR) -> Target:
         console=q.get("console", str, required=True),
         accel=q.get("accel", str, "auto"),
         extra_args=tuple(q.str_list("extra_args")),
+        kvm_cpu=q.get("kvm_cpu", str, ""),
+        tcg_options=q.get("tcg_options", str, ""),
     )
     q.finish()
     target = Target(
@@ -240,9 +269,56 @@ def load_target(name: str, targets_dir: Path = TARGETS_DIR) -> Target:
         boot_timeout=r.get("boot_timeout", int, 600),
         silence_timeout=r.get("silence_timeout", int, 120),
         lava=_lava_board(r),
+        hypervisor=_hypervisor(r),
+        shares_build_with=r.get("shares_build_with", str, ""),
     )
     r.finish()
+    if target.shares_build_with:
+        _check_same_kernel(target, targets_dir)
     return target
+
+
+_KERNEL_FIELDS = ("arch", "cross_compile", "defconfig", "fragments", "config", "make_targets")
+
+
+def _check_same_kernel(target: Target, targets_dir: Path) -> None:
+    """A shared build dir with a different config would rebuild it back and forth."""
+    other = load_target(target.shares_build_with, targets_dir)
+    if other.shares_build_with:
+        raise ConfigError(
+            f"{target.path}: shares_build_with: {other.name} itself shares "
+            f"{other.shares_build_with}; name that one"
+        )
+    for field in _KERNEL_FIELDS:
+        if getattr(target, field) != getattr(other, field):
+            raise ConfigError(
+                f"{target.path}: shares_build_with: {other.name} builds a different kernel "
+                f"({field} differs); drop shares_build_with or make them equal"
+            )
+
+
+_HYPERVISOR_KINDS = ("xen",)
+
+
+def _hypervisor(r: _Reader) -> Hypervisor | None:
+    if r.data.get("hypervisor") is None:
+        r.used.add("hypervisor")
+        return None
+    h = r.sub("hypervisor")
+    kind = h.get("kind", str, required=True)
+    if kind not in _HYPERVISOR_KINDS:
+        raise ConfigError(
+            f"{r.path}: hypervisor.kind: {kind!r} is not one of {', '.join(_HYPERVISOR_KINDS)}"
+        )
+    hv = Hypervisor(
+        kind=kind,
+        package=h.get("package", str, required=True),
+        image=h.get("image", str, required=True),
+        cmdline=h.get("cmdline", str, ""),
+        suites=tuple(h.str_list("suites")) or ("bookworm",),
+    )
+    h.finish()
+    return hv
 
 
 def _lava_board(r: _Reader) -> LavaBoard | None:
@@ -312,6 +388,9 @@ class Variant:
     patches: tuple[Path, ...]
     expect: Expectation | None
     note: str = ""
+    not_applicable: str = ""  # why the scenario cannot mean anything on these kernels
+    # console regexes proving a feature the variant asked for is in use (else infra error)
+    requires_console: tuple[str, ...] = ()
 
     def matches(self, version: tuple[int, int, int]) -> bool:
         return version_in_range(version, self.versions)
@@ -332,6 +411,8 @@ class Scenario:
     cmdline: str
     requires_config: tuple[str, ...]
     not_applicable_hint: str
+    arches: tuple[str, ...] = ()  # kernel ARCH values it is meant for; empty = all
+    requires_hypervisor: str = ""
 
     def variant_for(self, version: tuple[int, int, int]) -> Variant | None:
         for v in self.variants:
@@ -420,6 +501,8 @@ def load_scenario(name: str, scenarios_dir: Path = SCENARIOS_DIR) -> Scenario:
                 patches=_patch_list(v, "patches", sdir),
                 expect=_expectation(v, "expect"),
                 note=v.get("note", str, ""),
+                not_applicable=v.get("not_applicable", str, ""),
+                requires_console=_regex_list(v, "requires_console"),
             )
         )
         version_in_range((0, 0, 0), variants[-1].versions)  # validate syntax now
@@ -428,7 +511,11 @@ def load_scenario(name: str, scenarios_dir: Path = SCENARIOS_DIR) -> Scenario:
     if canary and not variants:
         raise ConfigError(f"{path}: variants: a canary needs at least one variant with expect")
     for i, var in enumerate(variants):
-        if canary and var.expect is None:
+        if var.not_applicable and (var.patches or var.expect):
+            raise ConfigError(
+                f"{path}: variants[{i}].not_applicable: such a variant has no patches or expect"
+            )
+        if canary and var.expect is None and not var.not_applicable:
             raise ConfigError(f"{path}: variants[{i}].expect: a canary variant needs expect")
     scenario = Scenario(
         name=name,
@@ -442,6 +529,8 @@ def load_scenario(name: str, scenarios_dir: Path = SCENARIOS_DIR) -> Scenario:
         cmdline=r.get("cmdline", str, ""),
         requires_config=tuple(r.str_list("requires_config")),
         not_applicable_hint=r.get("not_applicable_hint", str, ""),
+        arches=tuple(r.str_list("arches")),
+        requires_hypervisor=r.get("requires_hypervisor", str, ""),
     )
     r.finish()
     return scenario
@@ -466,6 +555,16 @@ def _expectation(r: _Reader, key: str) -> Expectation | None:
         except re.error as err:
             raise ConfigError(f"{r.path}: {r.prefix}{key}.title_regex: {err}") from err
     return exp
+
+
+def _regex_list(r: _Reader, key: str) -> tuple[str, ...]:
+    out = r.str_list(key)
+    for i, rx in enumerate(out):
+        try:
+            re.compile(rx)
+        except re.error as err:
+            raise ConfigError(f"{r._where(key)}[{i}]: {err}") from err
+    return tuple(out)
 
 
 def _sh_quote(arg: str) -> str:

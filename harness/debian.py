@@ -100,7 +100,10 @@ def download_deb(package: str, *, suites: list[str], arch: str, cache: Path) -> 
                 missing.append(suite)
                 continue
             raise
-        got = sorted(cache.glob(f"{pkg_name}_*.deb"))
+        # only this arch's (or an arch: all) file: other arches' debs share the folder
+        got = sorted(cache.glob(f"{pkg_name}_*_{arch}.deb")) + sorted(
+            cache.glob(f"{pkg_name}_*_all.deb")
+        )
         if got:
             log.info("downloaded %s from %s", got[-1].name, suite)
             return got[-1]

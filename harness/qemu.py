@@ -9,9 +9,12 @@ from __future__ import annotations
 import os
 import platform
 import shlex
+import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness import hypervisor as hvmod
 from harness.config import Target
 
 # guest arch (kernel ARCH=) -> the host machine names that can run it under KVM
@@ -44,6 +47,7 @@ def choose_accel(
     host_machine: str | None = None,
     cpuinfo: Path = Path("/proc/cpuinfo"),
     kvm_dev: Path = Path("/dev/kvm"),
+    probe: Callable[[str], str | None] | None = None,
 ) -> AccelChoice:
     """KVM only where it is real hardware virtualisation for the guest's arch, else TCG.
 
@@ -64,7 +68,23 @@ def choose_accel(
         return AccelChoice(
             "tcg", f"{kvm_dev} exists but {cpuinfo} shows no vmx/svm: software KVM, slower than TCG"
         )
-    return AccelChoice("kvm", "hardware virtualisation available")
+    problem = (probe or probe_kvm)(target.qemu.binary)
+    if problem:
+        return AccelChoice("tcg", f"KVM probe with {target.qemu.binary} failed: {problem}")
+    return AccelChoice("kvm", "hardware virtualisation available and the KVM probe passed")
+
+
+def probe_kvm(binary: str) -> str | None:
+    """Start QEMU with KVM and no machine: catches a /dev/kvm QEMU cannot use (None = ok)."""
+    argv = [binary, "-accel", "kvm", "-M", "none", "-display", "none", "-monitor", "stdio"]
+    try:
+        proc = subprocess.run(argv, input="quit\n", capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return str(e)
+    if proc.returncode != 0:
+        lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+        return lines[-1] if lines else f"exit {proc.returncode}"
+    return None
 
 
 def kernel_cmdline(target: Target, *extra: str) -> str:
@@ -74,7 +94,31 @@ def kernel_cmdline(target: Target, *extra: str) -> str:
     return " ".join(p for p in " ".join(parts).split() if p)
 
 
-def command_line(target: Target, kernel: Path, initrd: Path, cmdline: str, accel: str) -> list[str]:
+def boot_images(
+    target: Target, kernel: Path, initrd: Path, cmdline: str, hypervisor: Path | None
+) -> list[str]:
+    """-kernel/-initrd/-append: the kernel itself, or a hypervisor with it as a module.
+
+    Under Xen the dom0 kernel and initramfs are multiboot modules ("bzImage args,initrd")
+    and -append is Xen's own line; dom0's hvc0 console is muxed onto Xen's com1.
+    """
+    hv = target.hypervisor
+    if hv is None:
+        return ["-kernel", str(kernel), "-initrd", str(initrd), "-append", cmdline]
+    if hypervisor is None:
+        raise ValueError(f"target {target.name} boots under {hv.kind}: its image is needed")
+    modules = ",".join([hvmod.module_arg(kernel, cmdline), hvmod.module_arg(initrd)])
+    return ["-kernel", str(hypervisor), "-append", hv.cmdline, "-initrd", modules]
+
+
+def command_line(
+    target: Target,
+    kernel: Path,
+    initrd: Path,
+    cmdline: str,
+    accel: str,
+    hypervisor: Path | None = None,
+) -> list[str]:
     """The full QEMU argv for one boot."""
     q = target.qemu
     argv = [
@@ -82,13 +126,13 @@ def command_line(target: Target, kernel: Path, initrd: Path, cmdline: str, accel
         "-M",
         q.machine,
         "-cpu",
-        q.cpu,
+        q.cpu_for(accel),
         "-smp",
         str(q.smp),
         "-m",
         str(q.memory_mb),
         "-accel",
-        accel,
+        f"{accel},{q.tcg_options}" if accel == "tcg" and q.tcg_options else accel,
         "-display",
         "none",
         "-monitor",
@@ -96,12 +140,7 @@ def command_line(target: Target, kernel: Path, initrd: Path, cmdline: str, accel
         "-serial",
         "stdio",
         "-no-reboot",
-        "-kernel",
-        str(kernel),
-        "-initrd",
-        str(initrd),
-        "-append",
-        cmdline,
+        *boot_images(target, kernel, initrd, cmdline, hypervisor),
         *q.extra_args,
     ]
     return argv

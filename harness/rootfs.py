@@ -72,6 +72,7 @@ def busybox_for(debian_arch: str, cache: Path) -> Path:
     dest = cache / "busybox" / debian_arch
     binary = dest / "bin" / "busybox"
     if binary.exists():
+        check_elf_machine(binary, debian_arch)
         return binary
     deb = debian.download_deb(
         f"busybox-static:{debian_arch}",
@@ -82,7 +83,24 @@ def busybox_for(debian_arch: str, cache: Path) -> Path:
     debian.extract_deb(deb, dest)
     if not binary.exists():
         raise InfraError(f"{deb} has no bin/busybox")
+    check_elf_machine(binary, debian_arch)
     return binary
+
+
+# ELF e_machine per Debian arch: a guest given another arch's init only says "No working init"
+_ELF_MACHINE = {"amd64": 62, "arm64": 183, "armhf": 40, "armel": 40, "i386": 3}
+
+
+def check_elf_machine(path: Path, debian_arch: str) -> None:
+    want = _ELF_MACHINE.get(debian_arch)
+    head = path.read_bytes()[:20]
+    if want is None or head[:4] != b"\x7fELF":
+        return
+    got = int.from_bytes(head[18:20], "little")
+    if got != want:
+        raise InfraError(
+            f"{path} is an ELF for machine {got}, not {debian_arch} ({want}); delete it and rerun"
+        )
 
 
 def compile_workload(src: Path, target: Target, cache: Path) -> Path:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import build as build_mod
-from harness import console, patches, qemu, rootfs, source
+from harness import console, hypervisor, patches, qemu, rootfs, source
 from harness.config import Scenario, Target, Variant, load_scenario, load_target
 from harness.errors import (
     EXIT_USAGE,
@@ -99,6 +99,8 @@ def select_patches(
     note = ""
     if scenario.variants:
         variant = scenario.variant_for(src.version)
+        if variant is not None and variant.not_applicable:
+            raise NotApplicable(f"kernel {src.version_str}: {variant.not_applicable}")
         if variant is None:
             ranges = ", ".join(v.versions for v in scenario.variants)
             raise ConfigError(
@@ -159,6 +161,18 @@ def start(opts: RunOptions) -> Prepared:
     return Prepared(opts, target, scenario, rdir, meta, nonce=run_id[-6:])
 
 
+def check_target_fits(scenario: Scenario, target: Target) -> None:
+    """A scenario made for another arch or hypervisor would only ever 'miss': say so first."""
+    if scenario.arches and target.arch not in scenario.arches:
+        raise NotApplicable(f"it is for {', '.join(scenario.arches)}, the target is {target.arch}")
+    hv = target.hypervisor.kind if target.hypervisor else None
+    if scenario.requires_hypervisor and hv != scenario.requires_hypervisor:
+        raise NotApplicable(
+            f"it needs the kernel under {scenario.requires_hypervisor}; the target boots "
+            + (f"under {hv}" if hv else "without a hypervisor")
+        )
+
+
 def finish(prep: Prepared, body: Callable[[Prepared], tuple[Verdict, list]]) -> RunOutcome:
     """Run body, turn harness errors into verdicts, and close the results folder.
 
@@ -174,7 +188,7 @@ def finish(prep: Prepared, body: Callable[[Prepared], tuple[Verdict, list]]) -> 
         verdict = Verdict(
             "not-applicable",
             EXIT_USAGE,
-            f"scenario {scenario.name} does not apply to target {target.name}: kernel lacks {e}"
+            f"scenario {scenario.name} does not apply to target {target.name}: {e}"
             + (f". {scenario.not_applicable_hint}" if scenario.not_applicable_hint else ""),
         )
     except HarnessError as e:
@@ -208,6 +222,7 @@ def execute(opts: RunOptions) -> RunOutcome:
 def prepare(prep: Prepared) -> Prepared:
     """Source, patches, build, initramfs and the QEMU command line."""
     opts, target, scenario, meta, rdir = prep.opts, prep.target, prep.scenario, prep.meta, prep.rdir
+    check_target_fits(scenario, target)
     cache = source.cache_root()
     src = source.resolve(opts.kernel, cache)
     chosen, variant, note = select_patches(scenario, src, opts.patches)
@@ -251,9 +266,19 @@ def prepare(prep: Prepared) -> Prepared:
     initrd = rootfs.build_initramfs(target, scenario, cache, rdir / "initramfs.cpio.gz", prep.nonce)
     accel = qemu.choose_accel(target, opts.accel)
     cmdline = qemu.kernel_cmdline(target, scenario.cmdline)
-    argv = qemu.command_line(target, result.image, initrd, cmdline, accel.accel)
+    hv_image = hypervisor.image_for(target.hypervisor, cache) if target.hypervisor else None
+    argv = qemu.command_line(target, result.image, initrd, cmdline, accel.accel, hv_image)
+    boot_meta = {"argv": argv, "accel": accel.accel, "accel_reason": accel.reason}
+    if target.hypervisor and hv_image:
+        boot_meta["hypervisor"] = {
+            "kind": target.hypervisor.kind,
+            "package": target.hypervisor.package,
+            "image": str(hv_image),
+            "sha256": _sha(hv_image),
+            "cmdline": target.hypervisor.cmdline,
+        }
     meta.update(
-        boot={"argv": argv, "accel": accel.accel, "accel_reason": accel.reason},
+        boot=boot_meta,
         boot_timeout=opts.boot_timeout or target.boot_timeout,
         reproducer={
             "build": result.commands,
@@ -291,7 +316,8 @@ def judge(prep: Prepared, boot: console.BootResult, t_boot: float) -> tuple[Verd
     write_reports(rdir / "reports.json", reports)
     write_report_text(rdir / "report.txt", reports, boot.console)
     expect = prep.variant.expect if prep.variant else None
-    verdict = decide(boot, reports, prep.scenario, expect)
+    required = prep.variant.requires_console if prep.variant else ()
+    verdict = decide(boot, reports, prep.scenario, expect, required)
     meta.update(
         timings={
             "build": round(result.seconds, 2),

@@ -35,13 +35,40 @@ def expectation_matches(exp: Expectation, report: Any) -> bool:
     return all(fn in funcs for fn in exp.frames_include)
 
 
+def missing_console(console: str, required: tuple[str, ...]) -> list[str]:
+    """The required console patterns (a feature the run asked for) that never appeared."""
+    return [rx for rx in required if not re.search(rx, console, re.MULTILINE)]
+
+
 def decide(
-    boot: BootResult, reports: list[Any], scenario: Scenario, expect: Expectation | None
+    boot: BootResult,
+    reports: list[Any],
+    scenario: Scenario,
+    expect: Expectation | None,
+    requires_console: tuple[str, ...] = (),
 ) -> Verdict:
-    """The verdict of one boot; see DESIGN.md 'verdict'."""
+    """The verdict of one boot; see DESIGN.md 'verdict'.
+
+    A run that asked for a feature (requires_console) and did not get it tested nothing it
+    meant to: an infra error, never a pass or a missed canary, unless a real crash came.
+    """
     details = [f"boot ended: {boot.ending} after {boot.seconds:.1f}s"]
     skipped = [s for s in boot.steps if s.rc == 77]
     details += [f"step {s.index} {s.name}: does not apply here (rc 77)" for s in skipped]
+    missing = missing_console(boot.console, requires_console)
+    caught = (
+        scenario.canary
+        and expect is not None
+        and any(expectation_matches(expect, r) for r in reports)
+    )
+    if missing and not caught and not (reports and not scenario.canary):
+        return Verdict(
+            "infra-error",
+            EXIT_INFRA,
+            "the run asked for a feature the kernel did not provide: the console never "
+            + "; ".join(f"matched /{rx}/" for rx in missing),
+            details,
+        )
     if scenario.canary and expect is not None:
         return _canary(boot, reports, expect, details)
     if reports:

@@ -17,6 +17,7 @@ import yaml
 
 from harness import run
 from harness.errors import ConfigError
+from harness.lava import job as jobmod
 from harness.lava import local, logparse, publish
 from harness.proc import Progress
 from harness.verdict import Verdict
@@ -34,6 +35,7 @@ def write_job(
     prep: run.Prepared, out: Path | None = None, artifact_url: str | None = None
 ) -> publish.JobFiles:
     """Build as `harness run` does, then write and validate the LAVA job."""
+    jobmod.check_supported(prep.target)
     run.prepare(prep)
     return publish.write(prep, out, artifact_url)
 

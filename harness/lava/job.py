@@ -17,6 +17,7 @@ import yaml
 
 from harness import qemu
 from harness.config import Target
+from harness.errors import ConfigError
 
 # kernel ARCH= -> LAVA's context arch (which qemu-system-* a lab's qemu template picks)
 LAVA_ARCH = {"arm": "arm", "arm64": "arm64", "x86": "x86_64", "x86_64": "x86_64"}
@@ -52,8 +53,19 @@ def lava_arch(target: Target) -> str:
     return LAVA_ARCH.get(target.arch, target.arch)
 
 
+def check_supported(target: Target) -> None:
+    """Refuse before the build what a LAVA QEMU job cannot express."""
+    if target.hypervisor is not None:
+        raise ConfigError(
+            f"{target.path}: hypervisor: LAVA's QEMU boot passes one kernel and one ramdisk, "
+            f"not {target.hypervisor.kind} with multiboot modules; run this target with "
+            "`harness run` (or `harness nightly`)"
+        )
+
+
 def qemu_options(target: Target, accel: str) -> list[str]:
     """The harness's QEMU argv minus binary and boot images, one option (and value) per item."""
+    check_supported(target)
     argv = qemu.command_line(target, Path("K"), Path("R"), "", accel)[1:]
     groups: list[list[str]] = []
     skip = False

@@ -41,12 +41,24 @@ def _golden(name: str, text: str) -> None:
 
 
 def _all_targets() -> list[tuple[str, config.Target]]:
-    out = [(n, config.load_target(n)) for n in config.list_targets()]
+    out = [(n, config.load_target(n)) for n in _lava_targets()]
     out += [(n, config.load_target(n, BOARD_DIR)) for n in config.list_targets(BOARD_DIR)]
     return out
 
 
-@pytest.mark.parametrize("name", config.list_targets())
+def _lava_targets() -> list[str]:
+    return [n for n in config.list_targets() if config.load_target(n).hypervisor is None]
+
+
+def test_hypervisor_target_is_refused_before_any_build():
+    target = config.load_target("x86-xen-pv-ci")
+    with pytest.raises(ConfigError, match="multiboot modules.*harness run"):
+        job.check_supported(target)
+    with pytest.raises(ConfigError, match="hypervisor"):
+        job.device(target, "tcg")
+
+
+@pytest.mark.parametrize("name", _lava_targets())
 def test_qemu_job_and_device_golden(name):
     target = config.load_target(name)
     _golden(f"{name}.job.yaml", job.dump(job.job(spec_for(target))))

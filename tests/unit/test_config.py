@@ -126,3 +126,52 @@ def test_scenario_errors(tmp_path):
     (d / "scenario.yaml").write_text("patches: [missing.patch]\n")
     with pytest.raises(ConfigError, match=r"patches: missing\.patch: no such file"):
         load_scenario("x", tmp_path)
+
+
+def test_xen_target_and_its_direct_boot_twin_share_one_kernel():
+    xen, direct = load_target("x86-xen-pv-ci"), load_target("x86-64-ci")
+    assert xen.hypervisor and xen.hypervisor.kind == "xen" and direct.hypervisor is None
+    assert xen.build_name == direct.build_name == "x86-xen-pv-ci"
+    assert xen.required_options() == direct.required_options()
+    assert xen.qemu.console == "hvc0" and direct.qemu.console == "ttyS0"
+    assert load_target("x86-xen-pv").defconfig.split() == ["x86_64_defconfig", "xen.config"]
+
+
+def test_shares_build_with_a_different_kernel_is_refused(tmp_path):
+    base = load_target("arm32-highmem").path.read_text()
+    _write(tmp_path, "a.yaml", base)
+    _write(tmp_path, "b.yaml", "inherits: a\nshares_build_with: a\ndefconfig: tinyconfig\n")
+    with pytest.raises(ConfigError, match=r"b\.yaml: shares_build_with: a .*defconfig differs"):
+        load_target("b", tmp_path)
+    _write(tmp_path, "c.yaml", "inherits: a\nshares_build_with: a\ncmdline: quiet\n")
+    assert load_target("c", tmp_path).build_name == "a"
+
+
+def test_hypervisor_errors_name_the_key(tmp_path):
+    base = load_target("arm32-highmem").path.read_text()
+    _write(tmp_path, "h.yaml", base + "hypervisor:\n  kind: kvmtool\n  package: p\n  image: i\n")
+    with pytest.raises(ConfigError, match=r"h\.yaml: hypervisor\.kind: 'kvmtool' is not one of"):
+        load_target("h", tmp_path)
+    _write(tmp_path, "m.yaml", base + "hypervisor:\n  kind: xen\n  image: i\n")
+    with pytest.raises(ConfigError, match=r"m\.yaml: hypervisor\.package: required key"):
+        load_target("m", tmp_path)
+
+
+def test_xen_canary_scope():
+    s = load_scenario("xen-lazy-mmu-nesting")
+    assert s.canary and s.requires_hypervisor == "xen" and "x86_64" in s.arches
+    assert s.variant_for((6, 12, 117)).expect.title == "kernel BUG in xen_enter_lazy_mmu"
+    late = s.variant_for((7, 3, 4))
+    assert late.not_applicable and not late.patches and late.expect is None
+
+
+def test_not_applicable_variant_cannot_carry_patches(tmp_path):
+    d = tmp_path / "x"
+    (d / "patches").mkdir(parents=True)
+    (d / "patches" / "p.patch").write_text("")
+    (d / "scenario.yaml").write_text(
+        "canary: true\nvariants:\n  - kernel: '>=7'\n    not_applicable: why\n"
+        "    patches: [p.patch]\n"
+    )
+    with pytest.raises(ConfigError, match=r"variants\[0\]\.not_applicable"):
+        load_scenario("x", tmp_path)

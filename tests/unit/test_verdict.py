@@ -72,3 +72,25 @@ def test_canary_title_regex():
     exp = Expectation(title_regex=r"^WARNING in (pageattr_pmd_entry|update_range_prot)$")
     v = decide(_boot(), [_report("WARNING in update_range_prot", frames=())], s, exp)
     assert v.exit_code == 1
+
+
+BBM = (r"CPU features: detected: BBM Level [23]",)
+
+
+def test_feature_asked_for_but_missing_is_infra_not_pass():
+    boot = _boot()
+    v = decide(boot, [], _scenario(), None, BBM)
+    assert v.verdict == "infra-error" and v.exit_code == 3 and "BBM Level" in v.summary
+    boot.console = "[    0.19] CPU features: detected: BBM Level 3\n"
+    assert decide(boot, [], _scenario(), None, BBM).verdict == "pass"
+
+
+def test_feature_missing_canary_is_infra_but_a_caught_canary_stands():
+    s = _scenario(canary=True)
+    v = decide(_boot(), [], s, EXP, BBM)
+    assert v.verdict == "infra-error" and "BBM Level" in v.summary
+    v = decide(_boot(ending="panic", done=False), [_report("BUG: X in f")], s, EXP, BBM)
+    assert v.verdict == "fail" and v.canary["caught"]
+    # a real crash on a plain scenario is reported even if the feature line is missing
+    v = decide(_boot(), [_report("BUG: Y in g")], _scenario(), None, BBM)
+    assert v.verdict == "fail" and "BUG: Y in g" in v.summary
