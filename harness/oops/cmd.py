@@ -101,7 +101,7 @@ def render(rep: Report, log_text: str = "", index: int = 1, total: int = 1) -> s
                 lines.append(f"  {inl['function']} {inl['file']}:{inl['line']} [inline]")
             text = ("? " if not frame.reliable else "") + frame.location()
             if frame.file:
-                text += f" {frame.file}:{frame.line}"
+                text += f" {frame.file}" + (f":{frame.line}" if frame.line else "")
             if frame.tag:
                 text += f" ({frame.tag})"
             lines.append("  " + text)

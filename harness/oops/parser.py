@@ -85,7 +85,7 @@ def parse_strict(text: str) -> list[Report]:
         if hit.start in consumed:
             continue
         if hit.kind.xen and F.DOM0_CRASHED.search(hit.line) and last[False] is not None:
-            rep = last[False][0]
+            rep = _dom0_culprit(reports) or last[False][0]
             rep.notes.append(P.split(hit.line)[1])
             rep.panicked = True
             continue
@@ -180,3 +180,15 @@ def _complete_top_frame(rep: Report) -> None:
     if m and m.group(1) == rep.frames[0].function:
         rep.frames[0].offset = int(m.group(2), 16)
         rep.frames[0].size = int(m.group(3), 16)
+
+
+# follow-on reports (a WARN or might_sleep splat while the dying task exits) are not
+# what crashed dom0; the first fatal report since the last Xen note is
+_NON_FATAL_TYPES = {"WARNING", "ATOMIC_SLEEP", "LOCKDEP", "REFCOUNT_WARNING", "UBSAN", "LEAK"}
+
+
+def _dom0_culprit(reports: list[Report]) -> Report | None:
+    """The dom0 report Xen's 'Hardware Dom0 crashed' line belongs to."""
+    fresh = [r for r in reports if not any("Dom0 crashed" in n for n in r.notes)]
+    fatal = [r for r in fresh if r.panicked and r.type not in _NON_FATAL_TYPES]
+    return fatal[0] if fatal else None
