@@ -128,6 +128,11 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--timeout", type=int, help="total boot timeout in seconds")
     r.add_argument("--results", help="results root (default: results/)")
     r.add_argument("--quiet", "-q", action="store_true", help="no progress output")
+    r.add_argument(
+        "--clean",
+        action="store_true",
+        help="a canary's clean twin: the same steps without its bug patches (must pass)",
+    )
     r.set_defaults(func=cmd_run)
 
     b = sub.add_parser(

@@ -391,6 +391,7 @@ class Variant:
     not_applicable: str = ""  # why the scenario cannot mean anything on these kernels
     # console regexes proving a feature the variant asked for is in use (else infra error)
     requires_console: tuple[str, ...] = ()
+    enablers: tuple[str, ...] = ()  # patches that enable a feature, kept by a clean twin
 
     def matches(self, version: tuple[int, int, int]) -> bool:
         return version_in_range(version, self.versions)
@@ -503,6 +504,7 @@ def load_scenario(name: str, scenarios_dir: Path = SCENARIOS_DIR) -> Scenario:
                 note=v.get("note", str, ""),
                 not_applicable=v.get("not_applicable", str, ""),
                 requires_console=_regex_list(v, "requires_console"),
+                enablers=tuple(v.str_list("enablers")),
             )
         )
         version_in_range((0, 0, 0), variants[-1].versions)  # validate syntax now
@@ -511,6 +513,11 @@ def load_scenario(name: str, scenarios_dir: Path = SCENARIOS_DIR) -> Scenario:
     if canary and not variants:
         raise ConfigError(f"{path}: variants: a canary needs at least one variant with expect")
     for i, var in enumerate(variants):
+        unknown = set(var.enablers) - {p.name for p in var.patches}
+        if unknown:
+            raise ConfigError(
+                f"{path}: variants[{i}].enablers: {sorted(unknown)[0]} is not in its patches"
+            )
         if var.not_applicable and (var.patches or var.expect):
             raise ConfigError(
                 f"{path}: variants[{i}].not_applicable: such a variant has no patches or expect"

@@ -52,6 +52,7 @@ class RunOptions:
     quiet: bool = False
     results_root: Path | None = None
     boot_timeout: int | None = None
+    clean: bool = False  # a canary's clean twin: its steps and cmdline without its patches
 
     @classmethod
     def from_args(cls, args: Any) -> RunOptions:
@@ -66,6 +67,7 @@ class RunOptions:
             quiet=args.quiet,
             results_root=Path(args.results) if args.results else None,
             boot_timeout=args.timeout,
+            clean=getattr(args, "clean", False),
         )
 
 
@@ -88,13 +90,19 @@ def _argv_string(opts: RunOptions) -> str:
         parts += ["--kernel", opts.kernel]
     for p in opts.patches:
         parts += ["--patch", str(p)]
+    if opts.clean:
+        parts.append("--clean")
     return shlex.join(parts)
 
 
 def select_patches(
-    scenario: Scenario, src: source.KernelSource, user: tuple[Path, ...]
+    scenario: Scenario, src: source.KernelSource, user: tuple[Path, ...], *, clean: bool = False
 ) -> tuple[list[Path], object, str]:
-    """Scenario patches + the variant for this kernel version + the user's patches."""
+    """Scenario patches + the variant for this kernel version + the user's patches.
+
+    clean (a canary's twin) keeps the variant's non-bug parts (requires_console, and an
+    enabler patch named in `enablers`) and drops the bug.
+    """
     variant = None
     note = ""
     if scenario.variants:
@@ -111,6 +119,10 @@ def select_patches(
             f": {variant.note}" if variant.note else ""
         )
     chosen = list(scenario.patches) + (list(variant.patches) if variant else [])
+    if clean:
+        keep = set(variant.enablers) if variant else set()
+        chosen = [p for p in chosen if p.name in keep]
+        note = (note + "; " if note else "") + "clean twin: the bug patches are left out"
     for p in user:
         if not p.exists():
             raise ConfigError(f"--patch {p}: no such file")
@@ -225,7 +237,7 @@ def prepare(prep: Prepared) -> Prepared:
     check_target_fits(scenario, target)
     cache = source.cache_root()
     src = source.resolve(opts.kernel, cache)
-    chosen, variant, note = select_patches(scenario, src, opts.patches)
+    chosen, variant, note = select_patches(scenario, src, opts.patches, clean=opts.clean)
     if note and not opts.quiet:
         print(f"[scenario] {scenario.name}: {note} (kernel {src.version_str})", file=sys.stderr)
     meta.update(
@@ -315,7 +327,7 @@ def judge(prep: Prepared, boot: console.BootResult, t_boot: float) -> tuple[Verd
     _symbolize(reports, result.vmlinux, prep.target)
     write_reports(rdir / "reports.json", reports)
     write_report_text(rdir / "report.txt", reports, boot.console)
-    expect = prep.variant.expect if prep.variant else None
+    expect = prep.variant.expect if prep.variant and not prep.opts.clean else None
     required = prep.variant.requires_console if prep.variant else ()
     verdict = decide(boot, reports, prep.scenario, expect, required)
     meta.update(

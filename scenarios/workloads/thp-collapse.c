@@ -138,7 +138,19 @@ static int do_madvise(int shmem)
 	}
 	fill(a, hpage);
 	madvise(a, hpage, MADV_HUGEPAGE);
-	if (madvise(a, hpage, MADV_COLLAPSE)) {
+	/* EAGAIN is transient (pages still in per-CPU LRU batches, locked): retry */
+	int rc = -1;
+
+	for (int i = 0; i < 20; i++) {
+		rc = madvise(a, hpage, MADV_COLLAPSE);
+		if (!rc || errno != EAGAIN)
+			break;
+		if (i == 0)
+			printf("thp-collapse: MADV_COLLAPSE(%s): EAGAIN, retrying\n",
+			       shmem ? "shmem" : "anon");
+		usleep(100000);
+	}
+	if (rc) {
 		if (errno == EINVAL) {
 			printf("thp-collapse: MADV_COLLAPSE not supported (EINVAL): does not apply\n");
 			return SKIP;

@@ -55,3 +55,15 @@ def test_not_applicable_variant_stops_before_patching():
         "set_ptes-nested-lazy-mmu-6.12.patch",
         "xen-revert-lazy-nesting-6.12.patch",
     ]
+
+
+def test_clean_twin_drops_the_bug_but_keeps_enablers():
+    src = SimpleNamespace(version=(7, 3, 4), version_str="7.3.4")
+    split = load_scenario("bbml2-lockless-split")
+    chosen, variant, note = run.select_patches(split, src, (), clean=True)
+    assert [p.name for p in chosen] == ["bbml3-allow-qemu-max-7.3.patch"]
+    assert variant.requires_console and "clean twin" in note
+    chosen, _, _ = run.select_patches(split, src, ())
+    assert [p.name for p in chosen][-1] == "split-without-lock-7.3.patch"
+    cow = load_scenario("cow-without-bbm")
+    assert run.select_patches(cow, src, (), clean=True)[0] == []

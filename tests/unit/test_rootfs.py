@@ -74,3 +74,25 @@ def test_init_script_runs_under_a_real_shell(tmp_path):
 def test_gzip_is_deterministic(tmp_path):
     a = gzip.compress(b"abc", mtime=0)
     assert a == gzip.compress(b"abc", mtime=0)
+
+
+def test_busybox_of_another_arch_is_refused(tmp_path):
+    """An armhf busybox in an amd64 initramfs only says 'No working init found'."""
+    from harness.errors import InfraError
+
+    elf = bytearray(b"\x7fELF" + b"\0" * 60)
+    elf[18:20] = (40).to_bytes(2, "little")  # EM_ARM
+    p = tmp_path / "busybox"
+    p.write_bytes(bytes(elf))
+    rootfs.check_elf_machine(p, "armhf")
+    with pytest.raises(InfraError, match="machine 40, not amd64"):
+        rootfs.check_elf_machine(p, "amd64")
+
+
+def test_download_picks_this_arch_deb(tmp_path, monkeypatch):
+    from harness import debian
+
+    for arch in ("armhf", "amd64"):
+        (tmp_path / f"busybox-static_1%3a1.35_{arch}.deb").write_bytes(b"")
+    got = debian.download_deb("busybox-static:amd64", suites=["x"], arch="amd64", cache=tmp_path)
+    assert got.name.endswith("_amd64.deb")
