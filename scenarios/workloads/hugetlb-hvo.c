@@ -219,7 +219,7 @@ static int pool_round(const struct size *s, int dflt, long want, int round)
 		return 1;
 	}
 	if (wr(nr, base + want))
-		return 1;
+		return dflt ? 1 : 2;	/* gigantic sizes need CONTIG_ALLOC at runtime */
 	grown = pool_total(s, dflt);
 	m1 = memmap();
 	if (grown <= base) {

@@ -175,3 +175,25 @@ def test_not_applicable_variant_cannot_carry_patches(tmp_path):
     )
     with pytest.raises(ConfigError, match=r"variants\[0\]\.not_applicable"):
         load_scenario("x", tmp_path)
+
+
+def test_enablers_must_be_among_the_variant_patches(tmp_path):
+    d = tmp_path / "x"
+    (d / "patches").mkdir(parents=True)
+    (d / "patches" / "bug.patch").write_text("")
+    (d / "scenario.yaml").write_text(
+        "canary: true\nvariants:\n  - kernel: '>=7'\n    patches: [bug.patch]\n"
+        "    enablers: [enable.patch]\n    expect: {title: X}\n"
+    )
+    with pytest.raises(ConfigError, match=r"variants\[0\]\.enablers: enable\.patch is not in"):
+        load_scenario("x", tmp_path)
+
+
+def test_requires_console_regex_is_checked(tmp_path):
+    d = tmp_path / "x"
+    d.mkdir()
+    (d / "scenario.yaml").write_text(
+        "variants:\n  - kernel: '>=7'\n    requires_console: ['BBM Level [23']\n"
+    )
+    with pytest.raises(ConfigError, match=r"variants\[0\]\.requires_console\[0\]"):
+        load_scenario("x", tmp_path)
