@@ -1,9 +1,14 @@
-"""arm64-bbml2-ci on 6.12: a real arm64 boot (QEMU virt -cpu max, 4 vCPUs, MTTCG) and the
-break-before-make canary caught by DEBUG_VM's software check."""
+"""arm64-bbml2-ci: a real arm64 boot (QEMU virt -cpu max, 4 vCPUs, MTTCG) on 6.12 with the
+break-before-make canary caught by DEBUG_VM's software check, and on 7.3 the BBML3 linear
+map (emulation enabler, block mappings proven) with the lockless-split canary."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
+
+from harness import source
 
 pytestmark = pytest.mark.integration
 
@@ -35,3 +40,32 @@ def test_cow_without_bbm_canary_caught(harness, source_612):
 def test_x86_canary_does_not_apply_to_arm64(harness):
     r = harness("run", "arm64-bbml2-ci", "--scenario", "xen-lazy-mmu-nesting")
     assert r.code == 4 and "it is for x86_64" in r.stdout, r.stdout
+
+
+def test_bbml3_split_race_clean_twin_proves_block_mappings(harness):
+    r = harness(
+        "run", "arm64-bbml2-ci", "-s", "bbml2-lockless-split", "--clean", "--kernel", "debian-7.3"
+    )
+    assert r.code == 0, r.stdout + r.stderr
+    assert r.meta["patches"] == [
+        "bbml3-allow-qemu-max-7.3.patch",
+        "bbml-split-race-hook-7.3.patch",
+    ]
+    console = (r.results / "console.log").read_text()
+    assert "CPU features: detected: BBM Level 3" in console
+    blocks = re.search(r"linear map: (\d+) block mappings", console)
+    assert blocks and int(blocks.group(1)) > 0, console[-3000:]
+    assert re.search(r"bbml_split_race: 40 rounds on fresh contpte ranges .* result 0", console)
+    assert r.reports == []
+
+
+def test_bbml2_lockless_split_canary_caught(harness):
+    r = harness("run", "arm64-bbml2-ci", "-s", "bbml2-lockless-split", "--kernel", "debian-7.3")
+    assert r.code == 1, r.stdout + r.stderr
+    assert r.meta["canary_result"]["caught"] is True
+    title = r.reports[0]["title"]
+    assert title.startswith("BUG: unable to handle kernel paging request in "), title
+    # the hook (a new file) and the bug are gone again: the tree is the tarball's
+    tree = source.resolve("debian-7.3").tree
+    assert not (tree / "arch/arm64/mm/bbml_split_race.c").exists()
+    assert "mutex_lock(&pgtable_split_lock);" in (tree / "arch/arm64/mm/mmu.c").read_text()

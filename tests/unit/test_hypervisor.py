@@ -61,7 +61,10 @@ def test_clean_twin_drops_the_bug_but_keeps_enablers():
     src = SimpleNamespace(version=(7, 3, 4), version_str="7.3.4")
     split = load_scenario("bbml2-lockless-split")
     chosen, variant, note = run.select_patches(split, src, (), clean=True)
-    assert [p.name for p in chosen] == ["bbml3-allow-qemu-max-7.3.patch"]
+    assert [p.name for p in chosen] == [
+        "bbml3-allow-qemu-max-7.3.patch",
+        "bbml-split-race-hook-7.3.patch",
+    ]
     assert variant.requires_console and "clean twin" in note
     chosen, _, _ = run.select_patches(split, src, ())
     assert [p.name for p in chosen][-1] == "split-without-lock-7.3.patch"
