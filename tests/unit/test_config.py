@@ -165,35 +165,44 @@ def test_xen_canary_scope():
     assert late.not_applicable and not late.patches and late.expect is None
 
 
-def test_not_applicable_variant_cannot_carry_patches(tmp_path):
-    d = tmp_path / "x"
+def _scenario(tmp: Path, text: str, patches: tuple[str, ...] = ()) -> None:
+    """Scenario 'x' under tmp, with empty patch files of these names."""
+    d = tmp / "x"
     (d / "patches").mkdir(parents=True)
-    (d / "patches" / "p.patch").write_text("")
-    (d / "scenario.yaml").write_text(
+    for name in patches:
+        (d / "patches" / name).write_text("")
+    (d / "scenario.yaml").write_text(text)
+
+
+def test_not_applicable_variant_cannot_carry_patches(tmp_path):
+    _scenario(
+        tmp_path,
         "canary: true\nvariants:\n  - kernel: '>=7'\n    not_applicable: why\n"
-        "    patches: [p.patch]\n"
+        "    patches: [p.patch]\n",
+        ("p.patch",),
     )
     with pytest.raises(ConfigError, match=r"variants\[0\]\.not_applicable"):
         load_scenario("x", tmp_path)
 
 
 def test_enablers_must_be_among_the_variant_patches(tmp_path):
-    d = tmp_path / "x"
-    (d / "patches").mkdir(parents=True)
-    (d / "patches" / "bug.patch").write_text("")
-    (d / "scenario.yaml").write_text(
+    _scenario(
+        tmp_path,
         "canary: true\nvariants:\n  - kernel: '>=7'\n    patches: [bug.patch]\n"
-        "    enablers: [enable.patch]\n    expect: {title: X}\n"
+        "    enablers: [enable.patch]\n    expect: {title: X}\n",
+        ("bug.patch",),
     )
     with pytest.raises(ConfigError, match=r"variants\[0\]\.enablers: enable\.patch is not in"):
         load_scenario("x", tmp_path)
 
 
 def test_requires_console_regex_is_checked(tmp_path):
-    d = tmp_path / "x"
-    d.mkdir()
-    (d / "scenario.yaml").write_text(
-        "variants:\n  - kernel: '>=7'\n    requires_console: ['BBM Level [23']\n"
-    )
+    _scenario(tmp_path, "variants:\n  - kernel: '>=7'\n    requires_console: ['BBM Level [23']\n")
     with pytest.raises(ConfigError, match=r"variants\[0\]\.requires_console\[0\]"):
         load_scenario("x", tmp_path)
+
+
+def test_shared_patches_are_found_after_the_scenarios_own():
+    for name in ("vmalloc-perms", "bbml2-lockless-split"):
+        v = load_scenario(name).variant_for((7, 3, 4))
+        assert config.PATCHES_DIR / "bbml3-allow-qemu-max-7.3.patch" in v.patches
