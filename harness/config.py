@@ -21,6 +21,7 @@ TARGETS_DIR = ROOT / "configs" / "targets"
 FRAGMENTS_DIR = ROOT / "configs" / "fragments"
 SCENARIOS_DIR = ROOT / "scenarios"
 WORKLOADS_DIR = SCENARIOS_DIR / "workloads"
+PATCHES_DIR = SCENARIOS_DIR / "patches"  # patches several scenarios share (enablers)
 
 _CONFIG_LINE = re.compile(r"^(CONFIG_[A-Za-z0-9_]+)=(.*)$")
 _NOT_SET = re.compile(r"^# (CONFIG_[A-Za-z0-9_]+) is not set$")
@@ -457,10 +458,11 @@ def _find_workload(name: str, scenario_dir: Path, where: str) -> Path:
 def _patch_list(r: _Reader, key: str, scenario_dir: Path) -> tuple[Path, ...]:
     out = []
     for p in r.str_list(key):
-        path = scenario_dir / "patches" / p
-        if not path.exists():
-            raise ConfigError(f"{r._where(key)}: {p}: no such file in {scenario_dir / 'patches'}")
-        out.append(path)
+        found = [c for c in (scenario_dir / "patches" / p, PATCHES_DIR / p) if c.exists()]
+        if not found:
+            dirs = f"{scenario_dir / 'patches'} or {PATCHES_DIR}"
+            raise ConfigError(f"{r._where(key)}: {p}: no such file in {dirs}")
+        out.append(found[0])
     return tuple(out)
 
 
