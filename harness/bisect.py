@@ -14,13 +14,17 @@ import math
 import os
 import re
 import shlex
+import signal
 import subprocess
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from harness import patches, source
+from harness.config import load_scenario, load_target
 from harness.errors import EXIT_INFRA, ConfigError, HarnessError
+from harness.fsutil import atomic_write_text
+from harness.proc import DIE_WITH_PARENT_ENV, die_with_parent
 from harness.results import results_root
 from harness.run import RunOptions, RunOutcome, execute
 
@@ -163,6 +167,8 @@ def _git(tree: Path, *args: str, check: bool = True) -> str:
 
 def bisect(opts: BisectOptions) -> BisectResult:
     """Drive git bisect in the harness worktree and verify the answer by reverting it."""
+    load_target(opts.target)  # a bad name fails here, before it names a folder
+    load_scenario(opts.scenario)
     repo = Path(opts.kernel).expanduser().resolve()
     if _git(repo, "rev-parse", "--git-dir", check=False) == "":
         raise ConfigError(f"--kernel {opts.kernel}: bisect needs a local git tree")
@@ -215,7 +221,7 @@ def _bisect(
         text = f"bisect aborted: the bad commit {opts.bad} does not show a regression ({why})"
         return _finish(folder, text, EXIT_INFRA)
     match = opts.match or "^" + re.escape(records[-1].title) + "$"
-    (folder / "match.txt").write_text(match + "\n")
+    atomic_write_text(folder / "match.txt", match + "\n")
     _git(wt, "bisect", "start", bad, good)
     cmd = [
         sys.executable, "-m", "harness.cli", "bisect-step", opts.target,
@@ -227,10 +233,14 @@ def _bisect(
         cmd += ["--jobs", str(opts.jobs)]
     with open(folder / "bisect-run.log", "w") as fh:
         proc = subprocess.run(
-            ["git", "-C", str(wt), "bisect", "run", *cmd], stdout=fh, stderr=subprocess.STDOUT
+            ["git", "-C", str(wt), "bisect", "run", *cmd],
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, DIE_WITH_PARENT_ENV: "1"},  # the steps go when we go
+            preexec_fn=die_with_parent(signal.SIGTERM),
         )
     run_out = (folder / "bisect-run.log").read_text(errors="replace")
-    (folder / "bisect.log").write_text(_git(wt, "bisect", "log", check=False) + "\n")
+    atomic_write_text(folder / "bisect.log", _git(wt, "bisect", "log", check=False) + "\n")
     _git(wt, "bisect", "reset", "--quiet", check=False)
     records = read_steps(steps_log)
     m = re.search(r"^([0-9a-f]{40}) is the first bad commit", run_out, re.M)
@@ -273,7 +283,7 @@ def _revert_check(
     """Revert the culprit on top of the bad commit (as an injected patch) and run again."""
     patch = folder / f"revert-{culprit[:12]}.patch"
     diff = _git(repo, "diff", "--no-renames", "--binary", culprit, f"{culprit}^")
-    patch.write_text(diff + "\n")
+    atomic_write_text(patch, diff + "\n")
     source.checkout_worktree(repo, wt, bad)
     try:
         outcome = execute(
@@ -328,7 +338,7 @@ def _report(
         rt = Path(bad_rec.results[-1]) / "report.txt"
         if rt.exists():
             report_txt = rt.read_text()
-            (folder / "culprit-report.txt").write_text(report_txt)
+            atomic_write_text(folder / "culprit-report.txt", report_txt)
     builds = sum(1 for r in records)
     skips = sum(1 for r in records if r.code == SKIP)
     bound = math.ceil(math.log2(max(count, 1))) + 1
@@ -348,8 +358,9 @@ def _report(
         f"bisect folder: {folder}",
     ]
     summary = "\n".join(lines)
-    (folder / "mail.txt").write_text(
-        _mail(repo, opts, culprit, subject, author, title, revert, report_txt, folder)
+    atomic_write_text(
+        (folder / "mail.txt"),
+        _mail(repo, opts, culprit, subject, author, title, revert, report_txt, folder),
     )
     return summary
 
@@ -411,5 +422,5 @@ Bisect log:
 
 
 def _finish(folder: Path, text: str, code: int, culprit: str | None = None) -> BisectResult:
-    (folder / "summary.txt").write_text(text + "\n")
+    atomic_write_text(folder / "summary.txt", text + "\n")
     return BisectResult(code, text + "\n", folder, culprit)

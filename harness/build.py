@@ -116,15 +116,34 @@ def wanted_options(target: Target, extra: dict[str, str]) -> dict[str, tuple[str
 
 
 @contextmanager
-def locked(build_dir: Path) -> Iterator[None]:
-    """One build per directory at a time (nightly runs targets in parallel)."""
+def locked(build_dir: Path) -> Iterator[int]:
+    """One build per directory at a time (nightly runs targets in parallel).
+
+    Yields the lock's descriptor: make inherits it, so a compiler left running by a
+    killed harness still holds the directory until it exits.
+    """
     build_dir.mkdir(parents=True, exist_ok=True)
     with open(build_dir / ".harness-lock", "w") as fh:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             fcntl.flock(fh, fcntl.LOCK_EX)  # wait for the other run
-        yield
+        yield fh.fileno()
+
+
+def keep(build_dir: Path, files: list[Path], dest: Path) -> dict[Path, Path]:
+    """Copy what a boot uses out of the build dir while the build lock is held.
+
+    The boot, the symbolisation and the reproducer then use exactly the kernel that was
+    built, even if another run rebuilds the directory a second later.
+    """
+    dest.mkdir(parents=True, exist_ok=True)
+    out = {}
+    for f in files:
+        copy = dest / f.name
+        shutil.copyfile(f, copy)
+        out[f] = copy
+    return out
 
 
 def configure(
@@ -135,6 +154,7 @@ def configure(
     *,
     jobs: int,
     extra: dict[str, str] | None = None,
+    hold_fds: tuple[int, ...] = (),
 ) -> list[str]:
     """defconfig, merge the fragments, olddefconfig; skipped when nothing changed."""
     extra = extra or {}
@@ -168,7 +188,7 @@ def configure(
         ([*make, "olddefconfig"], None),
     ]
     for cmd, cwd in steps:
-        rc = run_logged(cmd, log_fh, cwd=cwd, env=env)
+        rc = run_logged(cmd, log_fh, cwd=cwd, env=env, pass_fds=hold_fds)
         if rc != 0:
             raise BuildError(f"configuring failed at: {shlex.join(cmd)} (exit {rc}); see build.log")
     check_config(build_dir / ".config", wanted_options(target, extra))
@@ -185,8 +205,16 @@ def build(
     quiet: bool = False,
     extra_config: dict[str, str] | None = None,
     requires: dict[str, str] | None = None,
+    hold_fds: tuple[int | None, ...] = (),
+    keep_in: Path | None = None,
+    keep_extra: tuple[str, ...] = (),
 ) -> BuildResult:
-    """Configure if needed and build the image; progress on stderr, everything in build.log."""
+    """Configure if needed and build the image; progress on stderr, everything in build.log.
+
+    hold_fds: locks (the source tree's) that make and its compilers inherit. keep_in:
+    where the image, vmlinux and keep_extra (build-dir relative) are copied under the
+    lock; the result then names the copies.
+    """
     jobs = jobs or os.cpu_count() or 1
     cross_gcc = f"{target.cross_compile}gcc"
     if not shutil.which(cross_gcc):
@@ -194,13 +222,16 @@ def build(
             f"cross compiler {cross_gcc} not found (target {target.name}); run ./bootstrap.sh"
         )
     build_dir = build_dir_for(target, source, cache)
-    with locked(build_dir):
+    with locked(build_dir) as lock_fd:
+        fds = tuple(fd for fd in (lock_fd, *hold_fds) if fd is not None)
         log_path = build_dir / "build.log"
         progress = Progress("build", quiet)
         total_file = build_dir.parent / ".steps-total"
         t0 = time.monotonic()
         with open(log_path, "w") as log_fh:
-            commands = configure(target, source, build_dir, log_fh, jobs=jobs, extra=extra_config)
+            commands = configure(
+                target, source, build_dir, log_fh, jobs=jobs, extra=extra_config, hold_fds=fds
+            )
             if requires:
                 check_requires(build_dir / ".config", requires)
             t_conf = time.monotonic() - t0
@@ -221,7 +252,7 @@ def build(
 
             make = [*make_command(target, source, build_dir, jobs), *target.make_targets]
             commands.append(shlex.join(make))
-            rc = run_logged(make, log_fh, env=build_env(), on_line=on_line)
+            rc = run_logged(make, log_fh, env=build_env(), on_line=on_line, pass_fds=fds)
         seconds = time.monotonic() - t0
         if rc != 0:
             errors = [ln.rstrip() for ln in last_lines if "error" in ln.lower()] or last_lines[-15:]
@@ -239,10 +270,16 @@ def build(
             raise BuildError(
                 f"build finished but {image} is missing (make_targets in {target.path}?)"
             )
+        vmlinux = build_dir / "vmlinux"
+        if keep_in is not None:
+            extra = [build_dir / e for e in keep_extra if (build_dir / e).exists()]
+            kept = keep(build_dir, [image, *([vmlinux] if vmlinux.exists() else []), *extra],
+                        keep_in)  # fmt: skip
+            image, vmlinux = kept[image], kept.get(vmlinux, vmlinux)
         return BuildResult(
             build_dir=build_dir,
             image=image,
-            vmlinux=build_dir / "vmlinux",
+            vmlinux=vmlinux,
             log=log_path,
             seconds=seconds,
             commands=commands,

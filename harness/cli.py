@@ -3,14 +3,76 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import importlib
+import io
 import logging
+import os
 import signal
 import sys
+import traceback
 from pathlib import Path
 
+from harness.cliargs import BISECT_ABORT, EXIT_INTERRUPTED, Parser, non_negative_int, positive_int
 from harness.config import list_scenarios, list_targets
-from harness.errors import EXIT_USAGE, HarnessError
+from harness.errors import EXIT_INFRA, HarnessError
+from harness.proc import DIE_WITH_PARENT_ENV, die_with_parent_now
+
+
+class _PipeSafe(io.TextIOBase):
+    """stdout that survives its reader going away (`harness list | head -1`).
+
+    Later writes are dropped, and the command's own exit code stands: a closed pipe is
+    neither a usage error nor a failure of the run.
+    """
+
+    def __init__(self, inner: io.TextIOBase) -> None:
+        self.inner = inner
+        self.broken = False
+
+    def write(self, text: str) -> int:
+        if not self.broken:
+            try:
+                self.inner.write(text)
+                self.inner.flush()
+            except BrokenPipeError:
+                self._break()
+        return len(text)
+
+    def flush(self) -> None:
+        if not self.broken:
+            try:
+                self.inner.flush()
+            except BrokenPipeError:
+                self._break()
+
+    def _break(self) -> None:
+        self.broken = True
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, self.inner.fileno())  # the interpreter's final flush goes nowhere
+        os.close(devnull)
+
+    def isatty(self) -> bool:
+        return self.inner.isatty()
+
+    def fileno(self) -> int:
+        return self.inner.fileno()
+
+
+def _save_crash(tb: str) -> Path | None:
+    """Keep the traceback of a crash outside any run in the results root."""
+    from harness.fsutil import atomic_write_text
+    from harness.results import results_root
+
+    try:
+        root = results_root()
+        root.mkdir(parents=True, exist_ok=True)
+        path = root / f"harness-crash-{dt.datetime.now():%Y%m%d-%H%M%S}-{os.getpid()}.txt"
+        atomic_write_text(path, tb)
+        return path
+    except OSError:
+        return None
+
 
 # Stages that own a subcommand register it themselves (each has register(subparsers)).
 _SUBCOMMAND_MODULES = ("harness.oops.cmd", "harness.lava.cmd", "harness.nightly.cmd")
@@ -85,6 +147,13 @@ def cmd_bisect_step(args: argparse.Namespace) -> int:
     except HarnessError as e:  # never let git take a usage error for "bad"
         print(f"harness bisect-step: {e}", file=sys.stderr)
         return ABORT
+    except Exception:  # a crash of ours is no vote either way
+        tb = traceback.format_exc()
+        saved = _save_crash(tb)
+        print(f"harness bisect-step: internal error (abort):\n{tb}", file=sys.stderr)
+        if saved:
+            print(f"traceback saved in {saved}", file=sys.stderr)
+        return ABORT
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -102,7 +171,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = Parser(
         prog="harness",
         description="Build, boot and judge Linux kernels for memory-management regressions.",
     )
@@ -124,8 +193,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     r.add_argument("--patch", action="append", metavar="FILE", help="inject a patch (repeatable)")
     r.add_argument("--accel", choices=["auto", "kvm", "tcg"], help="force the QEMU accelerator")
-    r.add_argument("--jobs", "-j", type=int, help="make -j (default: all CPUs)")
-    r.add_argument("--timeout", type=int, help="total boot timeout in seconds")
+    r.add_argument("--jobs", "-j", type=positive_int, help="make -j (default: all CPUs)")
+    r.add_argument("--timeout", type=positive_int, help="total boot timeout in seconds")
     r.add_argument("--results", help="results root (default: results/)")
     r.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     r.add_argument(
@@ -147,9 +216,13 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--kernel", "-k", required=True, help="the local git tree")
     b.add_argument("--scenario", "-s", default="boot")
     b.add_argument("--match", help="regex on report titles (default: the title seen on --bad)")
-    b.add_argument("--runs", type=int, default=1, help="boots before calling a commit good")
-    b.add_argument("--retries", type=int, default=2, help="retries of an infra error per step")
-    b.add_argument("--jobs", "-j", type=int)
+    b.add_argument(
+        "--runs", type=positive_int, default=1, help="boots before calling a commit good"
+    )
+    b.add_argument(
+        "--retries", type=non_negative_int, default=2, help="retries of an infra error per step"
+    )
+    b.add_argument("--jobs", "-j", type=positive_int)
     b.add_argument("--results")
     b.set_defaults(func=cmd_bisect)
 
@@ -160,14 +233,17 @@ def build_parser() -> argparse.ArgumentParser:
         "125 skip (build error, a different failure, scenario not applicable), "
         "255 abort (infrastructure error after retries).",
     )
+    bs.usage_exit = BISECT_ABORT  # git bisect run: 4 would mean "bad"
     bs.add_argument("target")
     bs.add_argument("--kernel", "-k", help="git tree to build as is (default: the current one)")
     bs.add_argument("--scenario", "-s", default="boot")
     bs.add_argument("--match", help="regex a report title must match to call the commit bad")
-    bs.add_argument("--runs", type=int, default=1, help="boots before calling a commit good")
-    bs.add_argument("--retries", type=int, default=2)
+    bs.add_argument(
+        "--runs", type=positive_int, default=1, help="boots before calling a commit good"
+    )
+    bs.add_argument("--retries", type=non_negative_int, default=2)
     bs.add_argument("--log", help="append a JSON line per step to this file")
-    bs.add_argument("--jobs", "-j", type=int)
+    bs.add_argument("--jobs", "-j", type=positive_int)
     bs.add_argument("--results")
     bs.set_defaults(func=cmd_bisect_step)
 
@@ -180,23 +256,45 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="[%(name)s] %(message)s",
-    )
+    """The exit-code contract (README): 0 pass, 1 regression, 2 build error, 3 infra error
+    or a crash of ours, 4 usage or config error, 130 interrupted; bisect-step answers git
+    (0 good, 1 bad, 125 skip, 255 abort) and never good or bad for a fault of ours."""
+    if not isinstance(sys.stdout, _PipeSafe):
+        sys.stdout = _PipeSafe(sys.stdout)  # type: ignore[assignment]
     signal.signal(signal.SIGTERM, _sigterm)
+    if os.environ.get(DIE_WITH_PARENT_ENV):  # a step of `harness bisect`: go when it goes
+        die_with_parent_now(signal.SIGTERM)
+    abort_code = EXIT_INFRA
     try:
+        parser = build_parser()
+        raw = sys.argv[1:] if argv is None else argv
+        if next((a for a in raw if not a.startswith("-")), "") == "bisect-step":
+            abort_code = parser.usage_exit = BISECT_ABORT  # git must never read "bad"
+        try:
+            args = parser.parse_args(argv)
+        except SystemExit as e:  # --help (0) or a usage error (Parser.usage_exit)
+            return e.code if isinstance(e.code, int) else abort_code
+        logging.basicConfig(
+            level=logging.DEBUG if args.verbose else logging.INFO,
+            format="[%(name)s] %(message)s",
+        )
         return args.func(args)
     except HarnessError as e:
         print(f"harness: error: {e}", file=sys.stderr)
-        return e.exit_code
+        return e.exit_code if abort_code == EXIT_INFRA else abort_code
     except KeyboardInterrupt:
         print("harness: interrupted; results left marked incomplete", file=sys.stderr)
-        return 130
-    except BrokenPipeError:
-        return EXIT_USAGE
+        return EXIT_INTERRUPTED
+    except Exception:
+        tb = traceback.format_exc()
+        saved = _save_crash(tb)
+        print(
+            f"harness: internal error (a bug in the harness, exit {abort_code}):", file=sys.stderr
+        )
+        print(tb, file=sys.stderr, end="")
+        if saved:
+            print(f"harness: traceback saved in {saved}", file=sys.stderr)
+        return abort_code
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ mysterious build or boot failure.
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from typing import Any
 import yaml
 
 from harness.errors import ConfigError
+from harness.fsutil import check_name
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGETS_DIR = ROOT / "configs" / "targets"
@@ -22,6 +24,22 @@ FRAGMENTS_DIR = ROOT / "configs" / "fragments"
 SCENARIOS_DIR = ROOT / "scenarios"
 WORKLOADS_DIR = SCENARIOS_DIR / "workloads"
 PATCHES_DIR = SCENARIOS_DIR / "patches"  # patches several scenarios share (enablers)
+
+
+def search_roots() -> list[Path]:
+    """Folders laid out like this repository (configs/targets, configs/fragments,
+    scenarios, kernels): those in $HARNESS_PATH first, then the harness's own. A lab keeps
+    its own targets and scenarios there; the first folder that has a name wins."""
+    extra = os.environ.get("HARNESS_PATH", "")
+    roots = [Path(p).expanduser().resolve() for p in extra.split(os.pathsep) if p]
+    return list(dict.fromkeys([*roots, ROOT]))
+
+
+def search_dirs(sub: str, first: Path | None = None) -> list[Path]:
+    """sub ("configs/targets", "scenarios", ...) in every search root; `first` before them."""
+    dirs = [r / sub for r in search_roots()]
+    return list(dict.fromkeys([first, *dirs] if first else dirs))
+
 
 _CONFIG_LINE = re.compile(r"^(CONFIG_[A-Za-z0-9_]+)=(.*)$")
 _NOT_SET = re.compile(r"^# (CONFIG_[A-Za-z0-9_]+) is not set$")
@@ -74,9 +92,16 @@ class _Reader:
 def load_yaml(path: Path) -> Any:
     """Read YAML safely; a syntax error names the file and the line."""
     try:
-        text = path.read_text()
+        raw = path.read_bytes()
     except OSError as e:
         raise ConfigError(f"{path}: cannot read: {e.strerror}") from e
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw[: e.start].count(b"\n") + 1
+        raise ConfigError(
+            f"{path}:{line}: not UTF-8 (byte 0x{raw[e.start]:02x} at offset {e.start})"
+        ) from e
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as e:
@@ -92,6 +117,8 @@ def read_fragment(path: Path) -> dict[str, str]:
         lines = path.read_text().splitlines()
     except OSError as e:
         raise ConfigError(f"{path}: cannot read fragment: {e.strerror}") from e
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not UTF-8 (offset {e.start})") from e
     for n, raw in enumerate(lines, 1):
         line = raw.strip()
         if not line:
@@ -201,10 +228,18 @@ def _merge(base: dict, over: dict) -> dict:
     return out
 
 
-def _raw_target(name: str, targets_dir: Path, seen: tuple[str, ...] = ()) -> tuple[dict, Path]:
-    path = targets_dir / f"{name}.yaml"
-    if not path.exists():
-        known = ", ".join(sorted(p.stem for p in targets_dir.glob("*.yaml")))
+def _target_dirs(targets_dir: Path | None) -> list[Path]:
+    return [targets_dir] if targets_dir is not None else search_dirs("configs/targets")
+
+
+def _raw_target(
+    name: str, targets_dir: Path | None, seen: tuple[str, ...] = ()
+) -> tuple[dict, Path]:
+    file = f"{check_name('target', name)}.yaml"
+    found = [d / file for d in _target_dirs(targets_dir) if (d / file).exists()]
+    path = found[0] if found else _target_dirs(targets_dir)[0] / file
+    if not found:
+        known = ", ".join(list_targets(targets_dir))
         where = f" (inherited by {seen[-1]})" if seen else ""
         raise ConfigError(f"unknown target {name!r}{where}; known targets: {known}")
     data = load_yaml(path)
@@ -222,17 +257,25 @@ def _raw_target(name: str, targets_dir: Path, seen: tuple[str, ...] = ()) -> tup
     return _merge(base, data), path
 
 
-def load_target(name: str, targets_dir: Path = TARGETS_DIR) -> Target:
+def load_target(name: str, targets_dir: Path | None = None) -> Target:
     """Load configs/targets/<name>.yaml (following `inherits`) into a Target."""
     data, path = _raw_target(name, targets_dir)
     data.pop("name", None)
     r = _Reader(data, path)
     frag_names = r.str_list("fragments") + r.str_list("add_fragments")
     fragments = []
+    frag_dirs = search_dirs("configs/fragments", path.parent.parent / "fragments")
     for frag in frag_names:
-        fpath = (FRAGMENTS_DIR / frag) if not Path(frag).is_absolute() else Path(frag)
-        if not fpath.exists():
-            raise ConfigError(f"{path}: fragments: {frag}: no such file in {FRAGMENTS_DIR}")
+        if Path(frag).is_absolute():
+            cands = [Path(frag)]
+        elif ".." in Path(frag).parts:
+            raise ConfigError(f"{path}: fragments: {frag}: a file name, not a path")
+        else:
+            cands = [d / frag for d in frag_dirs]
+        fpath = next((c for c in cands if c.exists()), None)
+        if fpath is None:
+            where = " or ".join(str(d) for d in frag_dirs)
+            raise ConfigError(f"{path}: fragments: {frag}: no such file in {where}")
         fragments.append(fpath)
     config = {}
     for key, value in r.get("config", dict, {}).items():
@@ -259,7 +302,7 @@ def load_target(name: str, targets_dir: Path = TARGETS_DIR) -> Target:
         description=r.get("description", str, ""),
         arch=r.get("arch", str, required=True),
         cross_compile=r.get("cross_compile", str, ""),
-        debian_arch=r.get("debian_arch", str, required=True),
+        debian_arch=check_name(f"{path}: debian_arch", r.get("debian_arch", str, required=True)),
         defconfig=r.get("defconfig", str, required=True),
         fragments=tuple(fragments),
         config=config,
@@ -267,8 +310,8 @@ def load_target(name: str, targets_dir: Path = TARGETS_DIR) -> Target:
         make_targets=tuple(r.str_list("make_targets")),
         qemu=qemu,
         cmdline=r.get("cmdline", str, ""),
-        boot_timeout=r.get("boot_timeout", int, 600),
-        silence_timeout=r.get("silence_timeout", int, 120),
+        boot_timeout=_positive(r, "boot_timeout", 600),
+        silence_timeout=_positive(r, "silence_timeout", 120),
         lava=_lava_board(r),
         hypervisor=_hypervisor(r),
         shares_build_with=r.get("shares_build_with", str, ""),
@@ -279,10 +322,24 @@ def load_target(name: str, targets_dir: Path = TARGETS_DIR) -> Target:
     return target
 
 
+def _positive(r: _Reader, key: str, default: int) -> int:
+    value = r.get(key, int, default)
+    if value <= 0:
+        raise ConfigError(f"{r._where(key)}: must be a number of seconds greater than 0")
+    return value
+
+
+def _non_negative(r: _Reader, key: str) -> int:
+    value = r.get(key, int, 0)
+    if value < 0:
+        raise ConfigError(f"{r._where(key)}: must be 0 (no limit) or a number of seconds")
+    return value
+
+
 _KERNEL_FIELDS = ("arch", "cross_compile", "defconfig", "fragments", "config", "make_targets")
 
 
-def _check_same_kernel(target: Target, targets_dir: Path) -> None:
+def _check_same_kernel(target: Target, targets_dir: Path | None) -> None:
     """A shared build dir with a different config would rebuild it back and forth."""
     other = load_target(target.shares_build_with, targets_dir)
     if other.shares_build_with:
@@ -311,10 +368,13 @@ def _hypervisor(r: _Reader) -> Hypervisor | None:
         raise ConfigError(
             f"{r.path}: hypervisor.kind: {kind!r} is not one of {', '.join(_HYPERVISOR_KINDS)}"
         )
+    image = h.get("image", str, required=True)
+    if image.startswith("/") or ".." in Path(image).parts:
+        raise ConfigError(f"{r.path}: hypervisor.image: a path inside the package, got {image!r}")
     hv = Hypervisor(
         kind=kind,
         package=h.get("package", str, required=True),
-        image=h.get("image", str, required=True),
+        image=image,
         cmdline=h.get("cmdline", str, ""),
         suites=tuple(h.str_list("suites")) or ("bookworm",),
     )
@@ -353,8 +413,8 @@ def _kconfig_value(value: Any) -> str:
     return f'"{s}"'
 
 
-def list_targets(targets_dir: Path = TARGETS_DIR) -> list[str]:
-    return sorted(p.stem for p in targets_dir.glob("*.yaml"))
+def list_targets(targets_dir: Path | None = None) -> list[str]:
+    return sorted({p.stem for d in _target_dirs(targets_dir) for p in d.glob("*.yaml")})
 
 
 @dataclass(frozen=True)
@@ -447,28 +507,47 @@ def version_in_range(version: tuple[int, int, int], spec: str) -> bool:
     return True
 
 
+def _shared_dirs(scenario_dir: Path, sub: str) -> list[Path]:
+    """A scenario's own sub folder, then the shared one beside it, then every search root's."""
+    own = [scenario_dir / sub, scenario_dir.parent / sub]
+    return list(dict.fromkeys([*own, *search_dirs(f"scenarios/{sub}")]))
+
+
 def _find_workload(name: str, scenario_dir: Path, where: str) -> Path:
-    for cand in (scenario_dir / "workloads" / f"{name}.c", WORKLOADS_DIR / f"{name}.c"):
-        if cand.exists():
-            return cand
-    dirs = f"{scenario_dir / 'workloads'} or {WORKLOADS_DIR}"
-    raise ConfigError(f"{where}: workload {name!r}: no {name}.c in {dirs}")
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._+-]*", name):
+        raise ConfigError(f"{where}: workload {name!r}: not a valid workload name")
+    dirs = _shared_dirs(scenario_dir, "workloads")
+    for d in dirs:
+        if (d / f"{name}.c").exists():
+            return d / f"{name}.c"
+    raise ConfigError(
+        f"{where}: workload {name!r}: no {name}.c in {' or '.join(str(d) for d in dirs)}"
+    )
 
 
 def _patch_list(r: _Reader, key: str, scenario_dir: Path) -> tuple[Path, ...]:
     out = []
+    dirs = _shared_dirs(scenario_dir, "patches")
     for p in r.str_list(key):
-        found = [c for c in (scenario_dir / "patches" / p, PATCHES_DIR / p) if c.exists()]
+        if "/" in p or p.startswith("."):
+            raise ConfigError(f"{r._where(key)}: {p}: a file name in patches/, not a path")
+        found = [d / p for d in dirs if (d / p).exists()]
         if not found:
-            dirs = f"{scenario_dir / 'patches'} or {PATCHES_DIR}"
-            raise ConfigError(f"{r._where(key)}: {p}: no such file in {dirs}")
+            where = " or ".join(str(d) for d in dirs)
+            raise ConfigError(f"{r._where(key)}: {p}: no such file in {where}")
         out.append(found[0])
     return tuple(out)
 
 
-def load_scenario(name: str, scenarios_dir: Path = SCENARIOS_DIR) -> Scenario:
+def _scenario_dirs(scenarios_dir: Path | None) -> list[Path]:
+    return [scenarios_dir] if scenarios_dir is not None else search_dirs("scenarios")
+
+
+def load_scenario(name: str, scenarios_dir: Path | None = None) -> Scenario:
     """Load scenarios/<name>/scenario.yaml into a Scenario."""
-    sdir = scenarios_dir / name
+    check_name("scenario", name)
+    roots = _scenario_dirs(scenarios_dir)
+    sdir = next((d / name for d in roots if (d / name / "scenario.yaml").exists()), roots[0] / name)
     path = sdir / "scenario.yaml"
     if not path.exists():
         known = ", ".join(list_scenarios(scenarios_dir))
@@ -491,7 +570,7 @@ def load_scenario(name: str, scenarios_dir: Path = SCENARIOS_DIR) -> Scenario:
                 name=label,
                 run=run,
                 may_fail=s.get("may_fail", bool, False),
-                timeout=s.get("timeout", int, 0),
+                timeout=_non_negative(s, "timeout"),
             )
         )
         s.finish()
@@ -580,5 +659,7 @@ def _sh_quote(arg: str) -> str:
     return shlex.quote(arg)
 
 
-def list_scenarios(scenarios_dir: Path = SCENARIOS_DIR) -> list[str]:
-    return sorted(p.parent.name for p in scenarios_dir.glob("*/scenario.yaml"))
+def list_scenarios(scenarios_dir: Path | None = None) -> list[str]:
+    return sorted(
+        {p.parent.name for d in _scenario_dirs(scenarios_dir) for p in d.glob("*/scenario.yaml")}
+    )

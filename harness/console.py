@@ -7,6 +7,7 @@ exits 0); this module only reports what the console said and how the boot ended.
 from __future__ import annotations
 
 import re
+import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,7 +15,7 @@ from pathlib import Path
 import pexpect
 
 from harness.errors import InfraError
-from harness.proc import Progress, kill_group
+from harness.proc import Progress, die_with_parent, kill_group
 
 _START = re.compile(rb"HARNESS: START (\S+)")
 _DONE = re.compile(rb"HARNESS: DONE (\S+) failed=(\d+)")
@@ -39,13 +40,14 @@ class BootResult:
     """How one boot ended and what its console held."""
 
     console: str
-    ending: str  # poweroff | panic | qemu-exit | timeout-total | timeout-silence
+    ending: str  # poweroff | panic | qemu-exit | timeout-total | timeout-silence | console-flood
     seconds: float
     exit_status: int | None
     started: bool
     done: bool
     failed_steps: int
     steps: list[StepResult] = field(default_factory=list)
+    console_bytes: int = 0
 
     @property
     def timed_out(self) -> bool:
@@ -58,6 +60,73 @@ def parse_steps(text: str) -> list[StepResult]:
     ]
 
 
+HEAD_KEEP = 8 << 20  # the first bytes (the boot and the first reports) stay in memory
+TAIL_KEEP = 8 << 20  # and the last ones; the middle of a long console is on disk only
+MAX_CONSOLE = 256 << 20  # a guest printing without end is stopped here: disk is finite too
+_CRLF = re.compile(rb"\r+\n")
+
+
+class ConsoleWindow:
+    """What of a console is kept in memory: its head and its tail, at most a few MiB.
+
+    A guest that prints at full speed would otherwise grow the harness without bound; the
+    whole console still streams to console.log.
+    """
+
+    def __init__(self, head: int = HEAD_KEEP, tail: int = TAIL_KEEP) -> None:
+        self.head_cap, self.tail_cap = head, tail
+        self.head = bytearray()
+        self.tail = bytearray()
+        self.total = 0
+        self.dropped = 0
+
+    def add(self, chunk: bytes) -> None:
+        self.total += len(chunk)
+        room = self.head_cap - len(self.head)
+        if room > 0:
+            self.head += chunk[:room]
+            chunk = chunk[room:]
+        if not chunk:
+            return
+        self.tail += chunk
+        if len(self.tail) > 2 * self.tail_cap:  # trim rarely, at a line start
+            cut = len(self.tail) - self.tail_cap
+            nl = self.tail.find(b"\n", cut)
+            cut = nl + 1 if nl != -1 else cut
+            del self.tail[:cut]
+            self.dropped += cut
+
+    def text(self) -> str:
+        data = bytes(self.head)
+        if self.dropped:
+            data += (
+                f"\n[harness: {self.dropped} bytes of the console are not kept in memory; "
+                "console.log has them all]\n"
+            ).encode()
+        data += bytes(self.tail)
+        return data.decode("utf-8", errors="replace")
+
+
+class _LineEnds:
+    """CR LF, CR CR LF and a bare CR all end a line; NUL bytes are dropped."""
+
+    def __init__(self) -> None:
+        self.held = b""
+
+    def feed(self, chunk: bytes) -> bytes:
+        chunk = self.held + chunk.replace(b"\0", b"")
+        self.held = b""
+        if chunk.endswith(b"\r"):  # its LF may be in the next chunk
+            stripped = chunk.rstrip(b"\r")
+            self.held = chunk[len(stripped) :]
+            chunk = stripped
+        return _CRLF.sub(b"\n", chunk).replace(b"\r", b"\n")
+
+    def flush(self) -> bytes:
+        out, self.held = (b"\n" if self.held else b""), b""
+        return out
+
+
 def boot(
     argv: list[str],
     console_log: Path,
@@ -68,17 +137,32 @@ def boot(
     grace: float = 30.0,
     panic_grace: float = 10.0,
     quiet: bool = False,
+    max_console: int = MAX_CONSOLE,
 ) -> BootResult:
     """Run QEMU until poweroff, panic, exit or a timeout; the whole console goes to console_log."""
+    if total_timeout <= 0 or silence_timeout <= 0:
+        raise InfraError(
+            f"timeouts must be positive (total {total_timeout}, silence {silence_timeout})"
+        )
     progress = Progress("boot", quiet)
     t0 = time.monotonic()
     try:
-        child = pexpect.spawn(argv[0], argv[1:], timeout=None, echo=False, use_poll=True)
+        child = pexpect.spawn(
+            argv[0],
+            argv[1:],
+            timeout=None,
+            echo=False,
+            use_poll=True,
+            preexec_fn=die_with_parent(signal.SIGKILL),
+        )
     except pexpect.ExceptionPexpect as e:
         raise InfraError(f"cannot start {argv[0]}: {e}") from e
-    buf = bytearray()
+    window = ConsoleWindow()
+    ends = _LineEnds()
+    last = b""  # the end of what came before, so a marker split over two reads is seen
     ending = ""
     started = done = False
+    failed = 0
     deadline: float | None = None
     last_data = time.monotonic()
     phase = "firmware"
@@ -95,19 +179,23 @@ def boot(
                 if now - last_data > silence_timeout:
                     ending = "timeout-silence"
                     break
+                if window.total > max_console:
+                    ending = ending or "console-flood"
+                    break
                 try:
-                    chunk = child.read_nonblocking(65536, timeout=0.5)
+                    raw = child.read_nonblocking(65536, timeout=0.5)
                 except pexpect.TIMEOUT:
                     continue
                 except pexpect.EOF:
                     ending = ending or "qemu-exit"
                     break
-                chunk = chunk.replace(b"\r\n", b"\n")
+                chunk = ends.feed(raw)
                 log.write(chunk)
                 log.flush()
                 last_data = time.monotonic()
-                tail = bytes(buf[-256:]) + chunk
-                buf += chunk
+                tail = last + chunk
+                last = tail[-256:]
+                window.add(chunk)
                 for rx, name in _PHASES:
                     if rx.search(tail):
                         phase = name
@@ -115,12 +203,16 @@ def boot(
                     started = True
                 if not done and (m := _DONE.search(tail)) and m.group(1) == nonce.encode():
                     done = True
+                    failed = int(m.group(2))
                     ending = "poweroff"
                     deadline = time.monotonic() + grace
                 if not ending and _PANIC.search(tail):
                     ending = "panic"
                     deadline = time.monotonic() + panic_grace
-                progress.update(f"{phase}, {len(buf) // 1024} KiB of console")
+                progress.update(f"{phase}, {window.total // 1024} KiB of console")
+            rest = ends.flush()
+            log.write(rest)
+            window.add(rest)
     finally:
         if child.isalive():
             kill_group(child.pid)
@@ -128,9 +220,7 @@ def boot(
         else:
             child.close()
     seconds = time.monotonic() - t0
-    text = bytes(buf).decode("utf-8", errors="replace")
-    dm = _DONE.search(bytes(buf))
-    failed = int(dm.group(2)) if dm and done else 0
+    text = window.text()
     progress.done(f"{ending} after {seconds:.1f}s")
     return BootResult(
         console=text,
@@ -139,6 +229,7 @@ def boot(
         exit_status=child.exitstatus,
         started=started,
         done=done,
-        failed_steps=failed,
+        failed_steps=failed if done else 0,
         steps=parse_steps(text),
+        console_bytes=window.total,
     )

@@ -10,11 +10,11 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
 from harness.errors import InfraError
+from harness.fsutil import make_owned_dir, remove_owned
 
 log = logging.getLogger(__name__)
 
@@ -113,15 +113,17 @@ def download_deb(package: str, *, suites: list[str], arch: str, cache: Path) -> 
     )
 
 
+STAMP = ".harness-extracted"
+
+
 def extract_deb(deb: Path, dest: Path) -> Path:
     """Unpack a .deb's data into dest (once; a stamp records which .deb it came from)."""
-    stamp = dest / ".harness-extracted"
+    stamp = dest / STAMP
     digest = hashlib.sha256(deb.name.encode()).hexdigest()[:16]
     if stamp.exists() and stamp.read_text().strip() == digest:
         return dest
-    if dest.exists():
-        shutil.rmtree(dest)
-    dest.mkdir(parents=True)
+    remove_owned(dest, dest.parent, legacy_mark=STAMP)
+    make_owned_dir(dest)
     _run(["dpkg-deb", "-x", str(deb), str(dest)], what=f"dpkg-deb -x {deb.name}")
     stamp.write_text(digest + "\n")
     return dest

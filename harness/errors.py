@@ -25,9 +25,17 @@ class ConfigError(HarnessError):
 
 
 class PatchError(HarnessError):
-    """A patch did not apply; the tree has been left clean."""
+    """A patch did not apply; the tree has been left clean.
+
+    `reason` tells callers why without reading the message: "does not apply" (stale
+    context) or "already applied" (its reverse applies: the change is in the tree).
+    """
 
     exit_code = EXIT_USAGE
+
+    def __init__(self, message: str, *, reason: str = "does not apply") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class BuildError(HarnessError):

@@ -1,196 +1,623 @@
 """Inject patches into a kernel tree and take them out again, leaving the tree as it was.
 
-A journal file in the tree records what is applied, so a run killed mid-way is undone by
-the next one instead of leaking a canary bug into a clean build.
+Exact: patches go through `git apply` (context must match, a shifted hunk is found, but
+there is no fuzz), and the whole patch is checked before a byte changes. A patch whose
+reverse applies is reported as already in the tree.
+
+Crash-safe: before the tree is touched, a journal in the harness's state folder (never
+in the tree) records every file the patch will touch, with a saved copy of each. The
+journal is written atomically and fsynced, so at any instant, a SIGKILL included, it
+describes how to put the tree back. Putting back means restoring those copies: it needs
+neither the patch nor patch -R, and a file that already matches is left alone, so
+recovery can be repeated any number of times.
+
+Without a journal (lost, or corrupt), a ledger of every file the harness ever touched in
+a tree, with its pristine checksum (for a tree extracted from a tarball, the checksum the
+tarball gave it), still tells a pristine tree from a patched one.
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import fcntl
 import hashlib
 import json
 import logging
 import os
 import re
+import shutil
+import stat
 import subprocess
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
+from harness import faults
 from harness.errors import InfraError, PatchError
+from harness.fsutil import atomic_write_bytes, atomic_write_text, fsync_dir
+from harness.proc import critical
+from harness.state import cache_root, tree_state_dir
 
 log = logging.getLogger(__name__)
 
-JOURNAL = ".harness-applied-patches.json"
+JOURNAL = "journal.json"
+LEDGER = "touched.json"
+MANIFEST = "pristine.sha256"  # a tarball tree's files as extracted: "sha256 mode path"
+LEGACY_JOURNAL = ".harness-applied-patches.json"  # inside the tree, before this version
+ALREADY_APPLIED = "already applied"  # PatchError.reason when the reverse patch applies
+DOES_NOT_APPLY = "does not apply"
 
 
-def _patch_cmd(tree: Path, patch: Path, *extra: str) -> subprocess.CompletedProcess:
+# ---------------------------------------------------------------- reading a patch
+
+
+def _unquote(path: str) -> str:
+    if path.startswith('"') and path.endswith('"'):
+        return path[1:-1].encode("latin-1", "backslashreplace").decode("unicode_escape")
+    return path
+
+
+def _strip1(path: str) -> str | None:
+    path = _unquote(path.split("\t")[0].strip())
+    if path == "/dev/null":
+        return None
+    return path.split("/", 1)[1] if "/" in path else path
+
+
+def touched_files(text: str) -> list[str]:
+    """Every path a -p1 patch reads or writes: modified, created, deleted, renamed, copied."""
+    out: dict[str, None] = {}
+    for line in text.splitlines():
+        if line.startswith(("--- ", "+++ ")):
+            p = _strip1(line[4:])
+        elif line.startswith(("rename from ", "rename to ", "copy from ", "copy to ")):
+            p = _unquote(line.split(" ", 2)[2].strip())
+        elif line.startswith("diff --git "):
+            rest = line[len("diff --git ") :]
+            half = (len(rest) - 1) // 2  # "a/X b/X": the common case, spaces allowed
+            if rest[:half][2:] == rest[half + 1 :][2:]:
+                p = _strip1(rest[:half])
+            else:
+                a, _, b = rest.rpartition(" b/")
+                out.setdefault(_strip1(a) or "", None)
+                p = b
+        else:
+            continue
+        if p:
+            out.setdefault(p, None)
+    out.pop("", None)
+    for p in out:
+        if p.startswith("/") or ".." in Path(p).parts:
+            raise PatchError(f"patch touches {p!r}: outside the tree", reason=DOES_NOT_APPLY)
+    return list(out)
+
+
+def _git_apply(
+    tree: Path, patch: Path, *extra: str, hold_fd: int | None = None
+) -> subprocess.CompletedProcess:
+    # GIT_CEILING_DIRECTORIES: a tree inside another repository (kernels/ inside the
+    # harness checkout) must not be treated as a subfolder of that repository
+    env = {**os.environ, "GIT_CEILING_DIRECTORIES": str(tree.resolve().parent), "LC_ALL": "C"}
     return subprocess.run(
-        [
-            "patch",
-            "-p1",
-            "--forward",
-            "--batch",
-            "--no-backup-if-mismatch",
-            "-r",
-            "-",
-            "-d",
-            str(tree),
-            "-i",
-            str(patch),
-            *extra,
-        ],
+        ["git", "apply", "-p1", "--whitespace=nowarn", *extra, str(patch.resolve())],
+        cwd=tree,
+        env=env,
         capture_output=True,
         text=True,
+        start_new_session=True,  # a terminal's Ctrl-C must not stop it half-way
+        # the tree's lock goes with it: a git apply outliving a killed harness keeps the
+        # tree until it is done, so recovery never runs under its feet
+        pass_fds=(hold_fd,) if hold_fd is not None else (),
     )
 
 
-def failing_hunks(patch: Path, output: str) -> str:
-    """Quote the hunks patch(1) says failed, so the user sees what did not fit."""
-    text = patch.read_text(errors="replace")
-    files = re.split(r"(?m)^(?=--- )", text)
+def failing_hunks(patch_text: str, output: str) -> str:
+    """Quote the hunks git says do not apply, so the user sees what did not fit."""
+    sections = re.split(r"(?m)^(?=diff --git |--- )", patch_text)
     out = []
-    current_file = None
-    for line in output.splitlines():
-        m = re.match(r"patching file (\S+)", line) or re.match(r"checking file (\S+)", line)
-        if m:
-            current_file = m.group(1)
-        m = re.match(r"Hunk #(\d+) FAILED", line)
-        if m and current_file:
-            n = int(m.group(1))
-            for chunk in files:
-                if re.search(rf"(?m)^\+\+\+ [ab]/{re.escape(current_file)}\b", chunk):
-                    hunks = re.split(r"(?m)^(?=@@ )", chunk)[1:]
-                    if 0 < n <= len(hunks):
-                        out.append(f"{current_file}, hunk #{n}:\n{hunks[n - 1].rstrip()}")
+    for path, line in re.findall(r"patch failed: (.+):(\d+)", output):
+        for chunk in sections:
+            if re.search(rf"(?m)^\+\+\+ [ab]/{re.escape(path)}\s*$", chunk) or re.search(
+                rf"(?m)^--- [ab]/{re.escape(path)}\s*$", chunk
+            ):
+                for i, hunk in enumerate(re.split(r"(?m)^(?=@@ )", chunk)[1:], 1):
+                    if re.match(rf"@@ -{line}(,\d+)? ", hunk):
+                        out.append(f"{path}, hunk #{i} (at line {line}):\n{hunk.rstrip()}")
+                        break
+                break
     return "\n\n".join(out)
 
 
-def _touched_files(patch: Path) -> list[str]:
-    return re.findall(r"(?m)^\+\+\+ [ab]/(\S+)", patch.read_text(errors="replace"))
-
-
-def _digest(tree: Path, files: list[str]) -> dict[str, str | None]:
-    out: dict[str, str | None] = {}
-    for f in files:
-        p = tree / f
-        out[f] = hashlib.sha256(p.read_bytes()).hexdigest() if p.exists() else None
-    return out
-
-
-def apply(tree: Path, patch: Path) -> dict[str, str | None]:
-    """Apply one patch, all or nothing; returns the digests of the files before it."""
-    files = _touched_files(patch)
-    before = _digest(tree, files)
-    dry = _patch_cmd(tree, patch, "--dry-run")
-    if dry.returncode != 0:
-        hunks = failing_hunks(patch, dry.stdout)
+def check(tree: Path, patch: Path) -> None:
+    """Raise PatchError (reason: already applied / does not apply) unless patch fits exactly."""
+    proc = _git_apply(tree, patch, "--check")
+    if proc.returncode == 0:
+        return
+    if _git_apply(tree, patch, "--check", "-R").returncode == 0:
         raise PatchError(
-            f"patch {patch} does not apply to {tree}; the tree is unchanged.\n"
-            f"{dry.stdout.strip()}\n" + (f"\nFailing hunks:\n{hunks}" if hunks else "")
+            f"patch {patch} is {ALREADY_APPLIED} in {tree} (its reverse applies); "
+            "the tree is unchanged",
+            reason=ALREADY_APPLIED,
         )
-    real = _patch_cmd(tree, patch)
-    if real.returncode != 0:  # should not happen after a clean dry run; undo what landed
-        _patch_cmd(tree, patch, "-R")
-        raise PatchError(f"patch {patch} failed after a clean dry run:\n{real.stdout}")
-    return before
+    text = patch.read_text(errors="replace")
+    hunks = failing_hunks(text, proc.stderr)
+    raise PatchError(
+        f"patch {patch} {DOES_NOT_APPLY} to {tree} exactly (no fuzz); the tree is unchanged.\n"
+        f"{proc.stderr.strip()}\n" + (f"\nFailing hunks:\n{hunks}" if hunks else ""),
+        reason=DOES_NOT_APPLY,
+    )
 
 
-def revert(tree: Path, patch: Path, before: dict[str, str | None]) -> None:
-    """Reverse a patch and prove every touched file is byte-identical to before."""
-    proc = _patch_cmd(tree, patch, "-R")
-    if proc.returncode != 0:
-        raise InfraError(f"could not revert {patch} in {tree}:\n{proc.stdout}")
-    after = _digest(tree, list(before))
-    changed = [f for f in before if before[f] != after[f]]
-    if changed:
-        raise InfraError(f"reverting {patch} left {', '.join(changed)} different from before")
+# ---------------------------------------------------------------- file states
 
 
-def _journal(tree: Path) -> Path:
-    return tree / JOURNAL
+@dataclass(frozen=True)
+class FileState:
+    """A file as it was: its content's sha256 (None: it did not exist) and mode."""
+
+    sha256: str | None
+    mode: int | None = None
+    new_dirs: tuple[str, ...] = ()  # parent folders a created file brought with it
+
+    def to_json(self) -> dict:
+        return {"sha256": self.sha256, "mode": self.mode, "new_dirs": list(self.new_dirs)}
+
+    @classmethod
+    def from_json(cls, d: dict) -> FileState:
+        return cls(d.get("sha256"), d.get("mode"), tuple(d.get("new_dirs") or ()))
 
 
-def recover(tree: Path) -> list[str]:
-    """Undo patches a killed run left applied (newest first); returns what was undone."""
-    jpath = _journal(tree)
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _state_of(tree: Path, rel: str) -> FileState:
+    p = tree / rel
+    if p.is_symlink() or not p.exists():
+        missing = []
+        parent = Path(rel).parent
+        while str(parent) not in (".", "") and not (tree / parent).exists():
+            missing.append(str(parent))
+            parent = parent.parent
+        return FileState(None, None, tuple(missing))
+    return FileState(_sha(p.read_bytes()), stat.S_IMODE(p.stat().st_mode))
+
+
+def _current_sha(tree: Path, rel: str) -> str | None:
+    p = tree / rel
+    return _sha(p.read_bytes()) if p.is_file() and not p.is_symlink() else None
+
+
+class _Store:
+    """The state folder of one tree: journal, ledger, saved copies."""
+
+    def __init__(self, tree: Path, cache: Path | None = None, hold_fd: int | None = None) -> None:
+        self.tree = tree
+        self.hold_fd = hold_fd
+        self.dir = tree_state_dir(tree, cache)
+        self.saved = self.dir / "saved"
+
+    # saved copies are content-addressed: two patches of one name cannot collide
+    def save(self, data: bytes) -> str:
+        sha = _sha(data)
+        dest = self.saved / sha
+        if not dest.exists():
+            self.saved.mkdir(parents=True, exist_ok=True)
+            atomic_write_bytes(dest, data)
+        return sha
+
+    def saved_bytes(self, sha: str) -> bytes | None:
+        p = self.saved / sha
+        if not p.exists():
+            return None
+        data = p.read_bytes()
+        return data if _sha(data) == sha else None
+
+    def read_journal(self) -> list[dict] | None:
+        """The journal's entries; [] when there is none, None when it cannot be read."""
+        p = self.dir / JOURNAL
+        if not p.exists():
+            return []
+        try:
+            data = json.loads(p.read_text())
+            entries = data["entries"]
+            for e in entries:
+                for rel, fs in e["files"].items():
+                    assert isinstance(rel, str) and isinstance(fs, dict)
+            return entries
+        except (ValueError, KeyError, TypeError, AssertionError, UnicodeDecodeError):
+            return None
+
+    def write_journal(self, entries: list[dict]) -> None:
+        p = self.dir / JOURNAL
+        if not entries:
+            if p.exists():
+                p.unlink()
+                fsync_dir(self.dir)
+            return
+        data = {"version": 2, "tree": str(self.tree), "entries": entries}
+        atomic_write_text(p, json.dumps(data, indent=1) + "\n")
+
+    def quarantine_journal(self) -> Path:
+        p = self.dir / JOURNAL
+        dest = self.dir / f"{JOURNAL}.corrupt-{dt.datetime.now():%Y%m%d-%H%M%S}"
+        p.rename(dest)
+        return dest
+
+    def ledger(self) -> dict[str, dict]:
+        p = self.dir / LEDGER
+        if not p.exists():
+            return {}
+        try:
+            data = json.loads(p.read_text())
+            return data if isinstance(data, dict) else {}
+        except (ValueError, UnicodeDecodeError):
+            log.warning("%s is unreadable; starting a new ledger", p)
+            return {}
+
+    def write_ledger(self, ledger: dict[str, dict]) -> None:
+        atomic_write_text(self.dir / LEDGER, json.dumps(ledger, indent=1, sort_keys=True) + "\n")
+
+    def manifest(self) -> dict[str, str] | None:
+        p = self.dir / MANIFEST
+        if not p.exists():
+            return None
+        out = {}
+        for line in p.read_text().splitlines():
+            sha, _mode, rel = line.split(" ", 2)
+            out[rel] = sha
+        return out
+
+    def quarantine(self, rel: str) -> Path | None:
+        """Keep a copy of a file the harness is about to overwrite without a record of it."""
+        src = self.tree / rel
+        if not src.is_file():
+            return None
+        dest = self.dir / "quarantine" / f"{dt.datetime.now():%Y%m%d-%H%M%S}" / rel
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(src, dest)
+        return dest
+
+
+def _restore(store: _Store, rel: str, want: FileState) -> bool:
+    """Put one file back as it was; True when something had to change."""
+    tree = store.tree
+    path = tree / rel
+    if want.sha256 is None:
+        changed = False
+        if path.exists() or path.is_symlink():
+            path.unlink()
+            changed = True
+        for d in want.new_dirs:  # innermost first
+            with contextlib.suppress(OSError):
+                (tree / d).rmdir()
+        return changed
+    cur = path.stat() if path.is_file() and not path.is_symlink() else None
+    if (
+        cur is not None
+        and _current_sha(tree, rel) == want.sha256
+        and (want.mode is None or stat.S_IMODE(cur.st_mode) == want.mode)
+    ):
+        return False
+    data = store.saved_bytes(want.sha256)
+    if data is None:
+        raise InfraError(
+            f"cannot restore {path}: the saved copy {store.saved / want.sha256} is missing "
+            "or damaged"
+        )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    atomic_write_bytes(path, data, mode=want.mode if want.mode is not None else 0o644)
+    return True
+
+
+def _undo_entry(store: _Store, entry: dict) -> list[str]:
+    """Restore every file an entry recorded; returns the files that changed."""
+    changed = []
+    for i, (rel, fs) in enumerate(entry["files"].items()):
+        if _restore(store, rel, FileState.from_json(fs)):
+            changed.append(rel)
+        if i == 0:
+            faults.point("revert:mid")
+    bad = [
+        rel
+        for rel, fs in entry["files"].items()
+        if _current_sha(store.tree, rel) != FileState.from_json(fs).sha256
+    ]
+    if bad:
+        raise InfraError(f"restoring {entry['patch']} left {', '.join(bad)} different from before")
+    return changed
+
+
+# ---------------------------------------------------------------- recovery
+
+
+def recover(tree: Path, *, owned: bool = False) -> list[str]:
+    """Undo whatever an interrupted run left in the tree; returns what was undone.
+
+    Run under the tree's exclusive lock before anything else uses the tree. `owned`
+    (a harness worktree) allows putting ledger files back from git's HEAD.
+    """
+    store = _Store(tree)
+    undone = _recover_legacy(tree)
+    entries = store.read_journal()
+    if entries is None:
+        moved = store.quarantine_journal()
+        log.warning("patch journal %s was unreadable (kept as %s)", store.dir / JOURNAL, moved)
+    else:
+        for entry in reversed(entries):
+            changed = _undo_entry(store, entry)
+            name = Path(entry["patch"]).name
+            if changed:
+                log.warning("undid %s, left applied by an interrupted run", name)
+                undone.append(name)
+            entries.pop()
+            store.write_journal(entries)
+    undone += _check_ledger(store, owned=owned)
+    return undone
+
+
+def _recover_legacy(tree: Path) -> list[str]:
+    """A journal inside the tree, written by an older harness (patch(1), digests)."""
+    jpath = tree / LEGACY_JOURNAL
     if not jpath.exists():
         return []
-    entries = json.loads(jpath.read_text() or "[]")
+    try:
+        entries = json.loads(jpath.read_text() or "[]")
+    except (ValueError, UnicodeDecodeError):
+        entries = []
     undone = []
     for entry in reversed(entries):
-        patch = Path(entry["patch"])
-        stash = Path(entry["copy"])
-        src = stash if stash.exists() else patch
-        log.warning("undoing %s left applied by an interrupted run", patch.name)
-        revert(tree, src, entry["before"])
-        undone.append(patch.name)
+        copy = Path(entry.get("copy", ""))
+        before = entry.get("before", {})
+        if all(_current_sha(tree, f) == sha for f, sha in before.items()):
+            continue
+        if copy.exists():
+            subprocess.run(
+                ["patch", "-p1", "-R", "--batch", "--no-backup-if-mismatch", "-r", "-",
+                 "-d", str(tree), "-i", str(copy)],
+                capture_output=True,
+            )  # fmt: skip
+        bad = [f for f, sha in before.items() if _current_sha(tree, f) != sha]
+        if bad:
+            raise InfraError(
+                f"{jpath}: an older harness left {entry.get('patch')} applied and it does "
+                f"not come out cleanly ({', '.join(bad)}); re-extract or reset the tree"
+            )
+        undone.append(Path(entry.get("patch", "?")).name)
     jpath.unlink()
     return undone
+
+
+def _check_ledger(store: _Store, *, owned: bool) -> list[str]:
+    """Every file the harness ever touched must be pristine now that no journal is left."""
+    ledger = store.ledger()
+    if not ledger:
+        return []
+    tree = store.tree
+    if (tree / ".git").exists():
+        if not owned:
+            return []  # a user's own tree: their changes are theirs; the journal covers ours
+        proc = subprocess.run(
+            ["git", "-C", str(tree), "status", "--porcelain", "-z", "--untracked-files=all",
+             "--", *sorted(ledger)],
+            capture_output=True, text=True,
+        )  # fmt: skip
+        dirty = [e[3:] for e in proc.stdout.split("\0") if len(e) > 3]
+        if not dirty:
+            return []
+        for rel in dirty:
+            kept = store.quarantine(rel)
+            log.warning("%s was changed with no journal to explain it; kept as %s", rel, kept)
+        tracked = [r for r in dirty if subprocess.run(
+            ["git", "-C", str(tree), "ls-files", "--error-unmatch", "--", r],
+            capture_output=True).returncode == 0]  # fmt: skip
+        if tracked:
+            subprocess.run(["git", "-C", str(tree), "checkout", "-q", "HEAD", "--", *tracked],
+                           check=False)  # fmt: skip
+        for rel in set(dirty) - set(tracked):
+            (tree / rel).unlink(missing_ok=True)
+        return [f"{rel} (restored from HEAD)" for rel in dirty]
+    fixed = []
+    for rel, rec in sorted(ledger.items()):
+        want = FileState.from_json(rec)
+        if _current_sha(tree, rel) == want.sha256:
+            continue
+        kept = store.quarantine(rel)
+        _restore(store, rel, want)
+        log.warning(
+            "%s differed from its pristine copy with no journal to explain it; restored "
+            "(the changed file is kept as %s)",
+            rel,
+            kept,
+        )
+        fixed.append(f"{rel} (restored to pristine)")
+    return fixed
+
+
+def record_pristine(tree: Path, *, source: Path | None = None) -> Path:
+    """Checksum every file of a tree just extracted from a tarball (or of `source`).
+
+    The manifest lets the harness tell a pristine tree from a patched one for any file,
+    even one it never touched before.
+    """
+    base = source or tree
+    lines = []
+    for dirpath, dirnames, filenames in os.walk(base):
+        dirnames[:] = [d for d in dirnames if d != ".git"]
+        for name in filenames:
+            p = Path(dirpath, name)
+            if p.is_symlink():
+                continue
+            rel = str(p.relative_to(base))
+            if rel.startswith(".harness-"):
+                continue
+            mode = stat.S_IMODE(p.stat().st_mode)
+            lines.append(f"{_sha(p.read_bytes())} {mode:o} {rel}")
+    lines.sort(key=lambda s: s.split(" ", 2)[2])
+    store = _Store(tree)
+    atomic_write_text(store.dir / MANIFEST, "\n".join(lines) + "\n")
+    return store.dir / MANIFEST
+
+
+def has_manifest(tree: Path) -> bool:
+    return (_Store(tree).dir / MANIFEST).exists()
+
+
+def verify_against(tree: Path, pristine: Path) -> list[str]:
+    """Put every file of tree that differs from the same file under pristine back.
+
+    For a tree extracted before the harness kept manifests: the one time it is compared
+    in full with a fresh extraction. Returns the files restored (changed ones are kept in
+    the state folder's quarantine).
+    """
+    store = _Store(tree)
+    fixed = []
+    for dirpath, _dirs, filenames in os.walk(pristine):
+        for name in filenames:
+            src = Path(dirpath, name)
+            rel = str(src.relative_to(pristine))
+            if src.is_symlink():
+                continue
+            data = src.read_bytes()
+            if _current_sha(tree, rel) == _sha(data):
+                continue
+            store.quarantine(rel)
+            (tree / rel).parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_bytes(tree / rel, data, mode=stat.S_IMODE(src.stat().st_mode))
+            fixed.append(rel)
+    for rel in fixed:
+        log.warning("%s differed from the tarball; restored", rel)
+    return fixed
+
+
+# ---------------------------------------------------------------- apply and revert
+
+
+def _ledger_add(store: _Store, files: dict[str, FileState]) -> None:
+    """Record each file's pristine state the first time the harness touches it."""
+    ledger = store.ledger()
+    new = {rel: fs for rel, fs in files.items() if rel not in ledger}
+    if not new:
+        return
+    manifest = store.manifest() if not (store.tree / ".git").exists() else None
+    for rel, fs in new.items():
+        if manifest is not None:
+            pristine = manifest.get(rel)
+            if fs.sha256 != pristine:
+                raise InfraError(
+                    f"{store.tree / rel} differs from the tarball it was extracted from, and "
+                    "the harness has no record of changing it: remove "
+                    f"{store.tree} to have it extracted again"
+                )
+        ledger[rel] = fs.to_json()
+    store.write_ledger(ledger)
+
+
+def apply(tree: Path, patch: Path, journal: list[dict], store: _Store | None = None) -> dict:
+    """Apply one patch exactly, journaled first; returns (and journals) its entry."""
+    store = store or _Store(tree)
+    data = patch.read_bytes()
+    files = touched_files(data.decode("utf-8", errors="replace"))
+    check(tree, patch)
+    before = {rel: _state_of(tree, rel) for rel in files}
+    for rel, fs in before.items():
+        if fs.sha256 is not None:
+            store.save((tree / rel).read_bytes())
+    _ledger_add(store, before)
+    entry = {
+        "patch": str(patch),
+        "sha256": _sha(data),
+        "files": {rel: fs.to_json() for rel, fs in before.items()},
+    }
+    journal.append(entry)
+    store.write_journal(journal)  # durable before the first byte of the tree changes
+    faults.point("apply:before")
+    proc = _git_apply(tree, patch, hold_fd=store.hold_fd)
+    if proc.returncode != 0:  # should not happen after a clean check; put it all back
+        _undo_entry(store, entry)
+        journal.pop()
+        store.write_journal(journal)
+        raise PatchError(
+            f"patch {patch} failed after a clean check:\n{proc.stderr.strip()}",
+            reason=DOES_NOT_APPLY,
+        )
+    faults.point("apply:after")
+    return entry
 
 
 HELD_ENV = "HARNESS_TREE_LOCK_HELD"  # a parent (bisect) holds this tree's lock for us
 
 
 @contextlib.contextmanager
-def tree_lock(tree: Path, *, exclusive: bool) -> Iterator[None]:
+def tree_lock(tree: Path, *, exclusive: bool, owned: bool | None = None) -> Iterator[int | None]:
     """Runs that only read a tree share it; a run that patches or moves it has it alone.
 
     Two targets built from one source (arm32-highmem-ci and -lpae-ci, a nightly matrix)
     would otherwise see, or revert, each other's canary patches, or build a worktree
-    another run has just moved to another commit.
+    another run has just moved to another commit. Yields the lock's file descriptor, so
+    a build can hand it to make: the lock then lasts as long as any compiler it started.
+    The lock file lives in the harness's state folder, not next to the tree.
     """
     if os.environ.get(HELD_ENV) == str(tree):
-        yield
+        yield None
         return
-    tree.parent.mkdir(parents=True, exist_ok=True)
-    with open(tree.parent / f".{tree.name}.harness-lock", "a") as fh:
+    if owned is None:
+        owned = cache_root() in tree.resolve().parents
+    with open(tree_state_dir(tree) / "lock", "a") as fh:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             log.info("waiting for another run that uses %s", tree)
             fcntl.flock(fh, fcntl.LOCK_EX)
+        faults.point("lock:acquired")
         if tree.exists():
-            recover(tree)  # only ever under the exclusive lock
+            with critical():
+                recover(tree, owned=owned)  # only ever under the exclusive lock
         if not exclusive:
             fcntl.flock(fh, fcntl.LOCK_SH)
-        yield
+        yield fh.fileno()
 
 
 @contextlib.contextmanager
 def applied(
     tree: Path,
     patches: list[Path],
-    stash_dir: Path,
+    record_dir: Path | None = None,
     checkout: Callable[[], None] | None = None,
-) -> Iterator[list[Path]]:
+) -> Iterator[int | None]:
     """Check out (for a shared worktree), apply patches, run the block, revert them all.
 
-    The tree is locked for the whole block (shared when nothing moves or patches it). If a
-    patch does not apply, those already applied are reverted before the error propagates.
+    The tree is locked for the whole block (shared when nothing moves or patches it); the
+    block gets the lock's descriptor. If a patch does not apply, those already applied
+    are reverted before the error propagates. Each patch is also copied into record_dir
+    (numbered, so two files of one name stay two) for the results folder.
     """
-    with tree_lock(tree, exclusive=bool(patches) or checkout is not None):
+    with tree_lock(tree, exclusive=bool(patches) or checkout is not None) as fd:
         if checkout is not None:
             checkout()
-        with _applied(tree, patches, stash_dir):
-            yield patches
+        if record_dir is not None and patches:
+            record_dir.mkdir(parents=True, exist_ok=True)
+            for i, p in enumerate(patches, 1):
+                shutil.copyfile(p, record_dir / f"{i:02d}-{p.name}")
+        with _applied(tree, patches, fd):
+            yield fd
 
 
 @contextlib.contextmanager
-def _applied(tree: Path, patches: list[Path], stash_dir: Path) -> Iterator[None]:
-    stash_dir.mkdir(parents=True, exist_ok=True)
-    entries: list[dict] = []
+def _applied(tree: Path, patches: list[Path], hold_fd: int | None) -> Iterator[None]:
+    store = _Store(tree, hold_fd=hold_fd)
+    journal: list[dict] = []
     try:
         for patch in patches:
-            copy = stash_dir / patch.name
-            copy.write_bytes(patch.read_bytes())  # the journal must outlive the user's file
-            before = apply(tree, patch)
-            entries.append({"patch": str(patch), "copy": str(copy), "before": before})
-            _journal(tree).write_text(json.dumps(entries, indent=1))
+            with critical():
+                apply(tree, patch, journal, store)
         yield
     finally:
-        while entries:
-            revert(tree, Path(entries[-1]["copy"]), entries[-1]["before"])
-            entries.pop()
-            _journal(tree).write_text(json.dumps(entries, indent=1))
-        _journal(tree).unlink(missing_ok=True)
+        with critical():
+            while journal:
+                _undo_entry(store, journal[-1])
+                journal.pop()
+                store.write_journal(journal)

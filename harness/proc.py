@@ -1,16 +1,85 @@
-"""Child processes that never outlive the harness: own process group, killed on any exit."""
+"""Child processes that never outlive the harness: own process group, killed on any exit.
+
+Killed on any exit includes SIGKILL, which runs no cleanup: children also get a
+parent-death signal, so a make or QEMU never keeps running after the harness is gone
+(and never keeps writing into a build directory whose lock has been released).
+"""
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import os
 import shlex
 import signal
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
+
+_PR_SET_PDEATHSIG = 1
+DIE_WITH_PARENT_ENV = "HARNESS_DIE_WITH_PARENT"  # set for processes a harness starts
+
+
+def die_with_parent(sig: int = signal.SIGKILL) -> Callable[[], None]:
+    """A preexec_fn: the child gets `sig` when the thread that started it dies.
+
+    make gets SIGTERM (it then stops its own jobs and deletes half-built targets); QEMU
+    gets SIGKILL. Linux delivers it when the spawning *thread* exits, so only use it
+    from a thread that waits for the child.
+    """
+    parent = os.getpid()
+
+    def preexec() -> None:
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, int(sig), 0, 0, 0)
+        except (OSError, AttributeError):  # pragma: no cover - not Linux
+            return
+        if os.getppid() != parent:  # the parent died before prctl: do it now
+            os.kill(os.getpid(), sig)
+
+    return preexec
+
+
+def die_with_parent_now(sig: int = signal.SIGTERM) -> None:
+    """This process gets `sig` when its parent dies (a bisect step when `harness bisect`
+    is killed: git bisect run and the step would otherwise go on building and booting)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, int(sig), 0, 0, 0)
+    except (OSError, AttributeError):  # pragma: no cover - not Linux
+        return
+    if os.getppid() == 1:  # orphaned before the call
+        os.kill(os.getpid(), sig)
+
+
+@contextlib.contextmanager
+def critical() -> Iterator[None]:
+    """Hold Ctrl-C and SIGTERM until the block is done (a patch applied or reverted whole).
+
+    SIGKILL cannot be held; the patch journal covers that. Outside the main thread,
+    where handlers cannot be set, the block runs as is.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pending: list[int] = []
+
+    def hold(signum, frame):  # noqa: ARG001 - signal handler signature
+        pending.append(signum)
+
+    old = {s: signal.signal(s, hold) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+        if pending:
+            raise KeyboardInterrupt
 
 
 def kill_group(pid: int) -> None:
@@ -30,8 +99,14 @@ def run_logged(
     cwd: Path | None = None,
     env: dict[str, str] | None = None,
     on_line: Callable[[str], None] | None = None,
+    pass_fds: tuple[int, ...] = (),
+    death_signal: int = signal.SIGTERM,
 ) -> int:
-    """Run cmd with stdout+stderr appended to log (and to on_line); return its exit code."""
+    """Run cmd with stdout+stderr appended to log (and to on_line); return its exit code.
+
+    pass_fds hands lock files to the child: a flock stays held while any process that
+    inherited it lives, so an orphaned compiler still counts as holding the build.
+    """
     log.write(f"$ {shlex.join(cmd)}\n")
     log.flush()
     proc = subprocess.Popen(
@@ -45,6 +120,8 @@ def run_logged(
         text=True,
         errors="replace",
         bufsize=1,
+        pass_fds=pass_fds,
+        preexec_fn=die_with_parent(death_signal),
     )
     try:
         assert proc.stdout is not None

@@ -16,6 +16,7 @@ from typing import Any
 from junit_xml import TestCase, TestSuite, to_xml_report_string
 
 from harness.config import ROOT
+from harness.fsutil import atomic_write_text
 
 
 def results_root() -> Path:
@@ -44,13 +45,11 @@ class Metadata:
         self.save()
 
     def save(self) -> None:
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.data, indent=2, default=str) + "\n")
-        tmp.replace(self.path)
+        atomic_write_text(self.path, json.dumps(self.data, indent=2, default=str) + "\n")
 
 
 def write_reports(path: Path, reports: list[Any]) -> None:
-    path.write_text(json.dumps([r.to_dict() for r in reports], indent=2) + "\n")
+    atomic_write_text(path, json.dumps([r.to_dict() for r in reports], indent=2) + "\n")
 
 
 def write_report_text(path: Path, reports: list[Any], console: str) -> None:
@@ -60,7 +59,7 @@ def write_report_text(path: Path, reports: list[Any], console: str) -> None:
     parts = []
     for i, rep in enumerate(reports, 1):
         parts.append(render(rep, console, i, len(reports)) + "\n" + rep.text.rstrip() + "\n")
-    path.write_text("\n".join(parts) if parts else "no crash report in the console\n")
+    atomic_write_text(path, "\n".join(parts) if parts else "no crash report in the console\n")
 
 
 def write_junit(
@@ -85,7 +84,7 @@ def write_junit(
     else:
         case.add_error_info(message=f"{verdict.verdict}: {verdict.summary}", output=text)
     suite = TestSuite(f"harness.{target}", [case])
-    path.write_text(to_xml_report_string([suite]))
+    atomic_write_text(path, to_xml_report_string([suite]))
 
 
 def summary_text(meta: dict[str, Any], verdict: Any, reports: list[Any]) -> str:

@@ -20,6 +20,7 @@ from pathlib import Path
 from harness import debian
 from harness.config import Scenario, Step, Target
 from harness.errors import BuildError, InfraError
+from harness.fsutil import atomic_write_bytes
 
 MARK = "HARNESS:"
 
@@ -205,5 +206,5 @@ def build_initramfs(target: Target, scenario: Scenario, cache: Path, out: Path, 
         binary = compile_workload(src, target, cache)
         entries.append(Entry(f"usr/bin/{src.stem}", stat.S_IFREG | 0o755, binary.read_bytes()))
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_bytes(gzip.compress(write_newc(entries), compresslevel=6, mtime=0))
+    atomic_write_bytes(out, gzip.compress(write_newc(entries), compresslevel=6, mtime=0))
     return out

@@ -7,10 +7,12 @@ import hashlib
 import logging
 import os
 import platform
+import re
 import shlex
 import shutil
 import sys
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +22,7 @@ from harness import build as build_mod
 from harness import console, hypervisor, patches, qemu, rootfs, source
 from harness.config import Scenario, Target, Variant, load_scenario, load_target
 from harness.errors import (
+    EXIT_INFRA,
     EXIT_USAGE,
     BuildError,
     ConfigError,
@@ -27,6 +30,7 @@ from harness.errors import (
     InfraError,
     NotApplicable,
 )
+from harness.fsutil import atomic_write_text
 from harness.oops import parse
 from harness.results import (
     Metadata,
@@ -188,8 +192,10 @@ def check_target_fits(scenario: Scenario, target: Target) -> None:
 def finish(prep: Prepared, body: Callable[[Prepared], tuple[Verdict, list]]) -> RunOutcome:
     """Run body, turn harness errors into verdicts, and close the results folder.
 
-    An exception that is not a harness error (Ctrl-C, SIGTERM) leaves the folder marked
-    incomplete and propagates.
+    Ctrl-C and SIGTERM leave the folder marked incomplete and propagate (exit 130). Any
+    other exception is a crash of the harness: its traceback goes to traceback.txt and
+    the verdict is internal-error (exit 3), never one a bisection or CI takes for a
+    regression or a build error.
     """
     target, scenario, meta, rdir = prep.target, prep.scenario, prep.meta, prep.rdir
     reports: list = []
@@ -207,6 +213,16 @@ def finish(prep: Prepared, body: Callable[[Prepared], tuple[Verdict, list]]) -> 
         kind = {BuildError: "build-error", InfraError: "infra-error"}.get(type(e), "config-error")
         lines = str(e).splitlines() or [type(e).__name__]
         verdict = Verdict(kind, e.exit_code, lines[0], lines[1:])
+    except Exception as e:  # a bug of ours: say so, keep the evidence
+        tb_file = rdir / "traceback.txt"
+        atomic_write_text(tb_file, traceback.format_exc())
+        log.error("harness crashed: %s: %s (traceback in %s)", type(e).__name__, e, tb_file)
+        verdict = Verdict(
+            "internal-error",
+            EXIT_INFRA,
+            f"the harness crashed: {type(e).__name__}: {e}",
+            [f"traceback: {tb_file}"],
+        )
     finally:
         if verdict is not None:
             meta.update(
@@ -220,7 +236,7 @@ def finish(prep: Prepared, body: Callable[[Prepared], tuple[Verdict, list]]) -> 
         else:
             meta.update(status="incomplete", finished=dt.datetime.now(dt.UTC).isoformat())
     text = summary_text(meta.data, verdict, reports)
-    (rdir / "summary.txt").write_text(text)
+    atomic_write_text(rdir / "summary.txt", text)
     if not (rdir / "junit.xml").exists():
         write_junit(rdir / "junit.xml", target.name, scenario.name, verdict, 0.0, "", reports)
     return RunOutcome(meta.data["run_id"], rdir, verdict, reports, text)
@@ -256,10 +272,19 @@ def prepare(prep: Prepared) -> Prepared:
         patches=[{"path": str(p), "sha256": _sha(p)} for p in chosen],
     )
     requires = {opt: "y" for opt in scenario.requires_config}
+    keep_extra = (target.lava.dtb,) if target.lava and target.lava.dtb else ()
     try:
-        with patches.applied(src.tree, chosen, rdir / "patches", checkout=src.checkout):
+        with patches.applied(src.tree, chosen, rdir / "patches", checkout=src.checkout) as fd:
             result = build_mod.build(
-                target, src, cache, jobs=opts.jobs, quiet=opts.quiet, requires=requires
+                target,
+                src,
+                cache,
+                jobs=opts.jobs,
+                quiet=opts.quiet,
+                requires=requires,
+                hold_fds=(fd,),
+                keep_in=rdir / "kernel",
+                keep_extra=keep_extra,
             )
     finally:
         blog = build_mod.build_dir_for(target, src, cache) / "build.log"
@@ -268,6 +293,7 @@ def prepare(prep: Prepared) -> Prepared:
     meta.update(
         build={
             "dir": str(result.build_dir),
+            "built_image": str(result.build_dir / target.image),
             "image": str(result.image),
             "vmlinux": str(result.vmlinux),
             "seconds": round(result.seconds, 1),
@@ -279,7 +305,10 @@ def prepare(prep: Prepared) -> Prepared:
     accel = qemu.choose_accel(target, opts.accel)
     cmdline = qemu.kernel_cmdline(target, scenario.cmdline)
     hv_image = hypervisor.image_for(target.hypervisor, cache) if target.hypervisor else None
+    if hv_image is not None:
+        hv_image = build_mod.keep(hv_image.parent, [hv_image], rdir / "kernel")[hv_image]
     argv = qemu.command_line(target, result.image, initrd, cmdline, accel.accel, hv_image)
+    write_reproducer(rdir, argv)
     boot_meta = {"argv": argv, "accel": accel.accel, "accel_reason": accel.reason}
     if target.hypervisor and hv_image:
         boot_meta["hypervisor"] = {
@@ -301,6 +330,29 @@ def prepare(prep: Prepared) -> Prepared:
     prep.source, prep.variant, prep.build = src, variant, result
     prep.initrd, prep.cmdline, prep.argv = initrd, cmdline, argv
     return prep
+
+
+def write_reproducer(rdir: Path, argv: list[str]) -> Path:
+    """reproduce.sh: the recorded QEMU line on the folder's own copies, from anywhere."""
+    prefix = str(rdir) + "/"
+
+    def word(arg: str) -> str:
+        if prefix not in arg:
+            return shlex.quote(arg)
+        escaped = re.sub(r'([\\"$`])', r"\\\1", arg)  # for a double-quoted word
+        return '"' + escaped.replace(re.sub(r'([\\"$`])', r"\\\1", prefix), "$here/") + '"'
+
+    words = [word(a) for a in argv]
+    text = (
+        "#!/bin/sh\n"
+        "# Boot this run's kernel again, as the harness did (the console is on stdout).\n"
+        'here=$(cd "$(dirname "$0")" && pwd)\n'
+        "exec " + " ".join(words) + "\n"
+    )
+    path = rdir / "reproduce.sh"
+    atomic_write_text(path, text)
+    path.chmod(0o755)
+    return path
 
 
 def boot_and_judge(prep: Prepared) -> tuple[Verdict, list]:

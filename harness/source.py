@@ -8,17 +8,17 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import re
-import shutil
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness import debian
-from harness.config import ROOT, _Reader, load_yaml
+from harness import debian, patches
+from harness.config import _Reader, load_yaml, search_dirs
 from harness.errors import ConfigError, InfraError
+from harness.fsutil import check_name, make_owned_dir, remove_owned
+from harness.state import ROOT, cache_root
 
 log = logging.getLogger(__name__)
 
@@ -27,9 +27,16 @@ IN_PLACE = "inplace:"  # --kernel inplace:PATH builds a git tree as it is (bisec
 SPECS_DIR = ROOT / "kernels"
 
 
-def cache_root() -> Path:
-    """Where sources, builds and downloads live (gitignored kernels/ unless overridden)."""
-    return Path(os.environ.get("HARNESS_CACHE", ROOT / "kernels")).resolve()
+def spec_dirs() -> list[Path]:
+    """kernels/ in every search root ($HARNESS_PATH, then the harness's own)."""
+    return search_dirs("kernels")
+
+
+def known_specs() -> list[str]:
+    return sorted({p.stem for d in spec_dirs() for p in d.glob("*.yaml")})
+
+
+__all__ = ["cache_root"]  # re-exported: callers find the cache through source
 
 
 @dataclass(frozen=True)
@@ -84,14 +91,16 @@ def resolve(spec: str | None, cache: Path | None = None) -> KernelSource:
     cache = cache or cache_root()
     if spec.startswith(IN_PLACE):
         return in_place(Path(spec[len(IN_PLACE) :]), cache)
-    spec_file = SPECS_DIR / f"{spec}.yaml"
-    if spec_file.exists():
-        return _debian_source(spec, spec_file, cache)
     path_part, _, ref = spec.partition("@")
+    if "/" not in path_part and "@" not in spec and not path_part.startswith("~"):
+        file = f"{check_name('kernel', spec)}.yaml"
+        spec_file = next((d / file for d in spec_dirs() if (d / file).exists()), None)
+        if spec_file is not None:
+            return _debian_source(spec, spec_file, cache)
     path = Path(path_part).expanduser()
     if path.exists():
         return _git_source(path.resolve(), ref or None, cache, spec)
-    known = ", ".join(sorted(p.stem for p in SPECS_DIR.glob("*.yaml")))
+    known = ", ".join(known_specs())
     raise ConfigError(f"--kernel {spec!r}: neither a known source ({known}) nor an existing path")
 
 
@@ -104,15 +113,20 @@ def _debian_source(name: str, spec_file: Path, cache: Path) -> KernelSource:
     r.finish()
     tree = cache / "src" / name
     stamp = tree / ".harness-source"
+
+    def tarball() -> Path:
+        if local and Path(local).exists():
+            return Path(local)
+        deb = debian.download_deb(package, suites=suites, arch="amd64", cache=cache / "downloads")
+        return _tarball_from_deb(deb, cache / "downloads")
+
     if not stamp.exists():
-        tarball = Path(local) if local and Path(local).exists() else None
-        if tarball is None:
-            deb = debian.download_deb(
-                package, suites=suites, arch="amd64", cache=cache / "downloads"
-            )
-            tarball = _tarball_from_deb(deb, cache / "downloads")
-        _extract_tarball(tarball, tree)
-        stamp.write_text(f"{tarball}\n")
+        tb = tarball()
+        _extract_tarball(tb, tree, cache)
+        patches.record_pristine(tree)
+        stamp.write_text(f"{tb}\n")
+    elif not patches.has_manifest(tree):
+        _verify_old_tree(tree, tarball(), cache)
     version = read_version(tree)
     return KernelSource(
         name=name,
@@ -149,21 +163,39 @@ def _tarball_from_deb(deb: Path, downloads: Path) -> Path:
     return out
 
 
-def _extract_tarball(tarball: Path, tree: Path) -> None:
+def _extract_tarball(tarball: Path, tree: Path, cache: Path) -> None:
     log.info("extracting %s into %s (once)", tarball, tree)
     partial = tree.with_name(tree.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir(parents=True)
+    remove_owned(partial, cache)
+    make_owned_dir(partial)
     proc = subprocess.run(
         ["tar", "-xf", str(tarball), "-C", str(partial), "--strip-components=1"],
         capture_output=True,
         text=True,
     )
     if proc.returncode:
-        shutil.rmtree(partial, ignore_errors=True)
+        remove_owned(partial, cache)
         raise InfraError(f"tar -xf {tarball} failed: {proc.stderr.strip()[-500:]}")
-    shutil.rmtree(tree, ignore_errors=True)
+    remove_owned(tree, cache)
     partial.rename(tree)
+
+
+def _verify_old_tree(tree: Path, tarball: Path, cache: Path) -> None:
+    """A tree extracted before the harness kept checksums: compare it in full, once.
+
+    An older harness could leave a killed run's patch in the tree with no record; this
+    finds and undoes that before the tree is trusted again.
+    """
+    log.info("checking %s against %s once (no checksums recorded yet)", tree, tarball)
+    fresh = tree.with_name(tree.name + ".verify")
+    try:
+        _extract_tarball(tarball, fresh, cache)
+        fixed = patches.verify_against(tree, fresh)
+        if fixed:
+            log.warning("%s had %d files changed from the tarball: restored", tree, len(fixed))
+        patches.record_pristine(tree, source=fresh)
+    finally:
+        remove_owned(fresh, cache)
 
 
 def git(tree: Path, *args: str, check: bool = True) -> str:

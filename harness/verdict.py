@@ -75,6 +75,14 @@ def decide(
         first = reports[0]
         more = f" (+{len(reports) - 1} more)" if len(reports) > 1 else ""
         return Verdict("fail", EXIT_REGRESSION, f"regression: {first.title}{more}", details)
+    if boot.ending == "console-flood":
+        return Verdict(
+            "infra-error",
+            EXIT_INFRA,
+            f"the guest flooded the console ({boot.console_bytes >> 20} MiB) with no crash "
+            "report; it was stopped",
+            details,
+        )
     if boot.timed_out:
         what = "no console output" if boot.ending == "timeout-silence" else "run too long"
         return Verdict("timeout", EXIT_INFRA, f"timeout ({what}) with no crash report", details)

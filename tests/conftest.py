@@ -19,3 +19,11 @@ def shared_dir() -> Path:
     if not SHARED.is_dir():
         pytest.skip(f"shared/ not found at {SHARED} (set HARNESS_SHARED)")
     return SHARED
+
+
+@pytest.fixture(autouse=True)
+def _private_cache(request, tmp_path_factory, monkeypatch):
+    """Unit tests keep their locks, journals and state out of the real cache."""
+    if request.node.get_closest_marker("integration"):
+        return
+    monkeypatch.setenv("HARNESS_CACHE", str(tmp_path_factory.mktemp("cache")))

@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from harness.cliargs import positive_float, positive_int
+from harness.errors import ConfigError
 from harness.run import RunOptions
 
 _EXIT_HELP = (
@@ -24,8 +26,10 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--accel", choices=["auto", "kvm", "tcg"], help="QEMU accelerator in device.yaml"
     )
-    p.add_argument("--jobs", "-j", type=int, help="make -j (default: all CPUs)")
-    p.add_argument("--timeout", type=int, help="boot timeout in seconds (the job's test timeout)")
+    p.add_argument("--jobs", "-j", type=positive_int, help="make -j (default: all CPUs)")
+    p.add_argument(
+        "--timeout", type=positive_int, help="boot timeout in seconds (the job's test timeout)"
+    )
     p.add_argument("--results", help="results root (default: results/)")
     p.add_argument(
         "--out", type=Path, help="where job.yaml and artifacts/ go (default: <run>/lava)"
@@ -55,9 +59,15 @@ def register(subparsers: Any) -> None:
     )
     _common(submit)
     submit.add_argument("--server", required=True, help="lava-server URL, e.g. https://lab/")
-    submit.add_argument("--token", help="API token (default: $HARNESS_LAVA_TOKEN)")
+    submit.add_argument(
+        "--token-file",
+        type=Path,
+        help="file holding the API token (default: $HARNESS_LAVA_TOKEN; never on the command "
+        "line, where ps shows it)",
+    )
+    submit.add_argument("--token", help=argparse.SUPPRESS)
     submit.add_argument("--artifact-url", help="URL under which artifacts/ is published")
-    submit.add_argument("--poll", type=float, default=5.0, help="seconds between polls")
+    submit.add_argument("--poll", type=positive_float, default=5.0, help="seconds between polls")
     submit.set_defaults(func=cmd_submit)
 
 
@@ -99,10 +109,28 @@ def cmd_run(args: argparse.Namespace) -> int:
     return outcome.verdict.exit_code
 
 
+def read_token(args: argparse.Namespace) -> str | None:
+    """The API token from --token-file or $HARNESS_LAVA_TOKEN; a token in argv is refused."""
+    if args.token:
+        raise ConfigError(
+            "--token is not accepted: any user can read a command line (ps). Put the token "
+            "in a file (--token-file FILE, mode 600) or in $HARNESS_LAVA_TOKEN"
+        )
+    if args.token_file:
+        try:
+            text = args.token_file.read_text().strip()
+        except OSError as e:
+            raise ConfigError(f"--token-file {args.token_file}: {e.strerror}") from e
+        if not text or len(text.split()) != 1:
+            raise ConfigError(f"--token-file {args.token_file}: expected one token on one line")
+        return text
+    return os.environ.get("HARNESS_LAVA_TOKEN") or None
+
+
 def cmd_submit(args: argparse.Namespace) -> int:
     from harness.lava import flow
 
-    token = args.token or os.environ.get("HARNESS_LAVA_TOKEN")
+    token = read_token(args)
     outcome = flow.run_submit(
         options(args), argv_of(args), args.server, token, args.artifact_url, args.out, args.poll
     )

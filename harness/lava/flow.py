@@ -17,6 +17,7 @@ import yaml
 
 from harness import run
 from harness.errors import ConfigError
+from harness.fsutil import atomic_write_text
 from harness.lava import job as jobmod
 from harness.lava import local, logparse, publish
 from harness.proc import Progress
@@ -49,7 +50,7 @@ def judge_log(
 ) -> tuple[Verdict, list]:
     """Console out of the LAVA log, then the same judge as a local boot."""
     log = logparse.parse_log(text)
-    (prep.rdir / "console.log").write_text(log.console)
+    atomic_write_text(prep.rdir / "console.log", log.console)
     lava = dict(prep.meta.data.get("lava", {}))
     lava.update(
         result={k: v for k, v in log.job_result.items() if k != "extra"},
@@ -141,9 +142,9 @@ def run_submit(
         )
         progress.done(f"job {job_id}: " + (f"{final.health}" if final else "timed out, canceled"))
         text = lab.logs(job_id)
-        (files.dir / "lava.log").write_text(text)
+        atomic_write_text(files.dir / "lava.log", text)
         results = lab.results(job_id)
-        (files.dir / "result.yaml").write_text(results)
+        atomic_write_text(files.dir / "result.yaml", results)
         prep.meta.update(
             lava={
                 **prep.meta.data["lava"],

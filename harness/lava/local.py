@@ -21,7 +21,7 @@ from pathlib import Path
 import yaml
 
 from harness.errors import InfraError
-from harness.proc import Progress
+from harness.proc import Progress, die_with_parent
 
 DISPATCHER_TMP = Path("/var/lib/lava/dispatcher/tmp")
 TERM_GRACE = 20.0
@@ -101,6 +101,7 @@ def run(
         start_new_session=True,
         text=True,
         errors="replace",
+        preexec_fn=die_with_parent(signal.SIGTERM),
     )
     timer = threading.Timer(timeout, stop, (proc, job_id))
     timer.start()

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.errors import ConfigError
+from harness.fsutil import atomic_write_text
 from harness.lava import job as jobmod
 from harness.lava.validate import validate_device, validate_job
 from harness.run import Prepared
@@ -76,14 +77,14 @@ def write(prep: Prepared, out: Path | None = None, artifact_url: str | None = No
     )
     data = jobmod.job(spec)
     validate_job(data, str(out / "job.yaml"))
-    (out / "job.yaml").write_text(jobmod.dump(data))
+    atomic_write_text(out / "job.yaml", jobmod.dump(data))
     device = None
     if board is None:
         accel = prep.meta.data.get("boot", {}).get("accel", "tcg")
         dev = jobmod.device(target, accel)
         validate_device(dev, str(out / "device.yaml"))
         device = out / "device.yaml"
-        device.write_text(jobmod.dump(dev))
+        atomic_write_text(device, jobmod.dump(dev))
     prep.meta.update(
         lava={
             "job": str(out / "job.yaml"),

@@ -5,16 +5,20 @@ Only what the harness needs; the log is then judged exactly like a local lava-ru
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlparse
 
 import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from harness.errors import ConfigError, InfraError
+
+log = logging.getLogger(__name__)
 
 FINISHED = "Finished"
 # a lab's server drops keep-alive connections and restarts: GETs are retried, never a POST
@@ -58,6 +62,12 @@ class LavaServer:
         self.timeout = timeout
         if token:
             self.http.headers["Authorization"] = f"Token {token}"
+            if self.url.startswith("http://") and not _loopback(self.url):
+                log.warning(
+                    "LAVA server %s is plain http: the API token crosses the network "
+                    "unencrypted; use https",
+                    self.url,
+                )
 
     def _call(self, method: str, path: str, **kw: Any) -> requests.Response:
         try:
@@ -65,21 +75,45 @@ class LavaServer:
         except requests.RequestException as e:
             raise InfraError(f"LAVA server {self.url}: {e}") from e
         if r.status_code in (401, 403):
-            raise ConfigError(f"LAVA server {self.url}: {r.status_code}: check --token")
+            raise ConfigError(
+                f"LAVA server {self.url}: {r.status_code}: check the token "
+                "(--token-file or $HARNESS_LAVA_TOKEN)"
+            )
         if r.status_code == 400:
             raise ConfigError(f"LAVA server {self.url} refused the job: {_message(r)}")
         if r.status_code >= 300:
             raise InfraError(f"LAVA server {self.url}: {method} {path}: HTTP {r.status_code}")
         return r
 
+    def _json(self, r: requests.Response, what: str) -> Any:
+        """The answer as JSON, or an infra error that says what came instead (a proxy's
+        HTML login page, a truncated body)."""
+        try:
+            return r.json()
+        except ValueError:
+            kind = r.headers.get("Content-Type", "unknown type")
+            head = " ".join(r.text[:120].split())
+            raise InfraError(
+                f"LAVA server {self.url}: {what}: expected JSON, got {kind}: {head!r}"
+            ) from None
+
     def submit(self, definition: str) -> int:
         """POST the job YAML; the id of the (single-node) job."""
         r = self._call("POST", "jobs/", json={"definition": definition})
-        return int(r.json()["job_ids"][0])
+        d = self._json(r, "job submission")
+        try:
+            return int(d["job_ids"][0])
+        except (KeyError, IndexError, TypeError, ValueError):
+            raise InfraError(f"LAVA server {self.url}: no job id in {str(d)[:200]!r}") from None
 
     def state(self, job_id: int) -> JobState:
-        d = self._call("GET", f"jobs/{job_id}/").json()
-        return JobState(int(d["id"]), d["state"], d["health"], d.get("failure_comment") or "")
+        d = self._json(self._call("GET", f"jobs/{job_id}/"), f"job {job_id}")
+        try:
+            return JobState(int(d["id"]), d["state"], d["health"], d.get("failure_comment") or "")
+        except (KeyError, TypeError, ValueError, AttributeError):
+            raise InfraError(
+                f"LAVA server {self.url}: job {job_id}: unexpected answer {str(d)[:200]!r}"
+            ) from None
 
     def cancel(self, job_id: int) -> None:
         try:
@@ -114,6 +148,10 @@ class LavaServer:
                 self.cancel(job_id)
                 return None
             time.sleep(poll)
+
+
+def _loopback(url: str) -> bool:
+    return (urlparse(url).hostname or "") in ("localhost", "127.0.0.1", "::1")
 
 
 def _message(r: requests.Response) -> str:

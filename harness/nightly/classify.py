@@ -30,10 +30,8 @@ from harness.nightly.model import (
     Classified,
     Previous,
 )
+from harness.patches import ALREADY_APPLIED
 from harness.verdict import expectation_matches
-
-# patch(1)'s words when a patch's changes are already in the tree
-ALREADY_APPLIED = "Reversed (or previously applied) patch detected"
 
 
 def _text(a: Attempt) -> str:

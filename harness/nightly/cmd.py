@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from harness.cliargs import non_negative_int, positive_int
+
 EPILOG = """Exit codes: 0 no new regression and every canary caught, 1 new regression(s),
 3 harness failure (a canary not caught, an infrastructure error, a failed fetch; it wins
 over 1, the reports still list the regressions), 4 usage or config error."""
@@ -58,12 +60,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="bisect each new regression from the last nightly where it passed",
     )
     p.add_argument(
-        "--jobs", "-j", type=int, help="runs at a time (default: one per 4 CPUs, at least 1)"
+        "--jobs",
+        "-j",
+        type=positive_int,
+        help="runs at a time (default: one per 4 CPUs, at least 1)",
     )
-    p.add_argument("--retries", type=int, help="retries of a failure (default 1: flaky check)")
+    p.add_argument(
+        "--retries", type=non_negative_int, help="retries of a failure (default 1: flaky check)"
+    )
     p.add_argument("--no-fetch", action="store_true", help="do not fetch; test local refs")
     p.add_argument("--config", help="nightly settings YAML (remote URL, matrix, KCIDB origin)")
-    p.add_argument("--timeout", type=int, help="boot timeout of each run, in seconds")
+    p.add_argument("--timeout", type=positive_int, help="boot timeout of each run, in seconds")
     p.add_argument("--results", help="results root (default: results/)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr")
     p.set_defaults(func=cmd_nightly)

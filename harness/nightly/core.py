@@ -22,6 +22,7 @@ from harness import patches, source
 from harness.bisect import BisectOptions, BisectResult, bisect
 from harness.config import Expectation, load_scenario
 from harness.errors import EXIT_INFRA, HarnessError, InfraError
+from harness.fsutil import atomic_write_text
 from harness.nightly import classify as cls
 from harness.nightly import history as hist
 from harness.nightly import matrix, settings, tree
@@ -280,8 +281,10 @@ def write_reports(
     trend = db.trend(nightly.tree, cfg.trend_length, include=nightly.nightly_id or 0)
     html.write_site(nightly, cells, trend)
     text = mail.text(nightly, cells)
-    (folder / "mail.txt").write_text(text)
-    (folder / "summary.json").write_text(json.dumps(summary(nightly, cells), indent=1) + "\n")
+    atomic_write_text(folder / "mail.txt", text)
+    atomic_write_text(
+        (folder / "summary.json"), json.dumps(summary(nightly, cells), indent=1) + "\n"
+    )
     return text
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -22,6 +23,7 @@ from pathlib import Path
 from harness.config import Scenario, load_scenario, load_target
 from harness.errors import EXIT_INFRA
 from harness.nightly.model import Attempt, Cell
+from harness.proc import die_with_parent
 
 Runner = Callable[[Cell, Path], Attempt]
 Progress = Callable[[Cell, Attempt, int], None]
@@ -154,7 +156,11 @@ class ProcessRunner:
             spec_file.write_text(json.dumps(spec))
             cmd = [*self.command, str(spec_file), str(out_file)]
             proc = subprocess.Popen(
-                cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+                cmd,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                preexec_fn=die_with_parent(signal.SIGTERM),  # a killed nightly takes it along
             )
             with self._lock:
                 self._children.add(proc)
@@ -196,7 +202,8 @@ def _stop(proc: subprocess.Popen) -> None:
 def read_attempt(result: dict, output: str, returncode: int) -> Attempt:
     """An Attempt from the worker's verdict and the run's results folder."""
     if "error" in result:
-        return Attempt("config-error", result.get("exit_code", EXIT_INFRA), result["error"])
+        kind = result.get("kind", "config-error")
+        return Attempt(kind, result.get("exit_code", EXIT_INFRA), result["error"])
     if not result.get("verdict"):
         tail = "\n".join(output.strip().splitlines()[-20:])
         return Attempt(

@@ -14,7 +14,8 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
-from harness.errors import HarnessError
+from harness.errors import EXIT_INFRA, HarnessError
+from harness.fsutil import atomic_write_text
 from harness.run import RunOptions, execute
 
 
@@ -38,16 +39,28 @@ def main(argv: list[str]) -> int:
     try:
         outcome = execute(opts)
     except HarnessError as e:  # before a results folder existed (unknown target, ...)
-        out.write_text(json.dumps({"error": str(e), "exit_code": e.exit_code}))
+        atomic_write_text(out, json.dumps({"error": str(e), "exit_code": e.exit_code}))
         return e.exit_code
     except KeyboardInterrupt:
         return 130
+    except Exception as e:  # a crash before the results folder: the nightly must see it
+        atomic_write_text(
+            out,
+            json.dumps(
+                {
+                    "error": f"the harness crashed: {type(e).__name__}: {e}",
+                    "exit_code": EXIT_INFRA,
+                    "kind": "internal-error",
+                }
+            ),
+        )
+        raise
     result = {
         "verdict": asdict(outcome.verdict) if outcome.verdict else None,
         "results_dir": str(outcome.results_dir),
         "run_id": outcome.run_id,
     }
-    out.write_text(json.dumps(result, default=str))
+    atomic_write_text(out, json.dumps(result, default=str))
     return 0
 
 

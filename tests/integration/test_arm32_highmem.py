@@ -8,6 +8,7 @@ import pytest
 from run_files import RUN_FILES
 
 from harness import patches
+from harness.state import tree_state_dir
 
 pytestmark = pytest.mark.integration
 
@@ -34,6 +35,17 @@ def test_clean_boot_passes(harness):
     assert "HighTotal:" in console and "mm-churn: 50 rounds of 2 MB, 0 failed" in console
     assert r.reports == []
     assert "PASS" in r.stdout
+    # the folder is a reproducer of its own: its copies of the kernel and initramfs
+    kept = r.results / "kernel" / "zImage"
+    assert meta["build"]["image"] == str(kept) and (r.results / "kernel" / "vmlinux").exists()
+    assert str(kept) in meta["boot"]["argv"]
+    again = subprocess.run(
+        ["timeout", "300", "sh", str(r.results / "reproduce.sh")],
+        cwd="/",
+        capture_output=True,
+        text=True,
+    )
+    assert "HARNESS: DONE" in again.stdout and "mm-churn: 50 rounds" in again.stdout
 
 
 def test_canary_caught_on_612_and_tree_restored(harness, source_612):
@@ -48,7 +60,7 @@ def test_canary_caught_on_612_and_tree_restored(harness, source_612):
     assert r.meta["canary_result"]["caught"] is True
     assert r.meta["variant"] == ">=6.12,<6.13"
     assert (source_612 / "mm/pgtable-generic.c").read_bytes() == before
-    assert not (source_612 / patches.JOURNAL).exists()
+    assert not (tree_state_dir(source_612) / patches.JOURNAL).exists()
     junit = (r.results / "junit.xml").read_text()
     assert "<failure" in junit and "__pte_offset_map_lock" in junit
     report_txt = (r.results / "report.txt").read_text()

@@ -227,13 +227,56 @@ def test_cli_lava_job_writes_job_device_and_artifacts(fake_build, capsys):
     assert (fake_build / "out" / "device.yaml").exists()
 
 
-def test_cli_token_never_reaches_metadata():
-    from harness.lava.cmd import argv_of
+def test_cli_token_never_reaches_metadata(tmp_path):
+    from harness.lava.cmd import argv_of, read_token
 
+    tf = tmp_path / "token"
+    tf.write_text("T0K\n")
     args = cli.build_parser().parse_args(
-        ["lava", "submit", "x", "--server", "http://l/", "--token", "T0K", "-s", "boot"]
+        ["lava", "submit", "x", "--server", "http://l/", "--token-file", str(tf), "-s", "boot"]
     )
-    assert "T0K" not in argv_of(args) and "http://l/" in argv_of(args)
+    assert read_token(args) == "T0K"
+    assert "T0K" not in " ".join(argv_of(args)) and "http://l/" in argv_of(args)
+
+
+def test_cli_token_in_argv_is_refused(capsys):
+    code = cli.main(["lava", "submit", "x", "--server", "https://l/", "--token", "T0K"])
+    err = capsys.readouterr().err
+    assert code == 4 and "--token is not accepted" in err and "T0K" not in err
+
+
+def test_plain_http_with_a_token_warns(caplog):
+    from harness.lava.rest import LavaServer
+
+    LavaServer("http://lab.example/", "T0K")
+    assert "plain http" in caplog.text
+    caplog.clear()
+    LavaServer("https://lab.example/", "T0K")
+    LavaServer("http://127.0.0.1:8000/", "T0K")
+    assert "plain http" not in caplog.text
+
+
+def test_a_server_answering_html_is_an_infra_error(monkeypatch):
+    import requests
+
+    from harness.errors import InfraError
+    from harness.lava.rest import LavaServer
+
+    class Answer:
+        status_code = 200
+        headers = {"Content-Type": "text/html"}
+        text = "<html><body>Please log in</body></html>"
+
+        def json(self):
+            raise ValueError("not json")
+
+    lab = LavaServer("https://lab.example/")
+    monkeypatch.setattr(lab.http, "request", lambda *a, **k: Answer())
+    with pytest.raises(InfraError, match="expected JSON, got text/html"):
+        lab.state(7)
+    with pytest.raises(InfraError, match="expected JSON"):
+        lab.submit("job: x")
+    assert isinstance(lab.http, requests.Session)
 
 
 def test_a_hung_lava_run_is_stopped_and_judged_a_timeout(tmp_path, monkeypatch):

@@ -109,8 +109,9 @@ class FakeRunner:
                 a = attempt(
                     "config-error",
                     folder=folder,
-                    summary="patch x does not apply to t; the tree is unchanged.",
-                    details=["Reversed (or previously applied) patch detected!  Skipping patch."],
+                    summary="patch x is already applied in t (its reverse applies); the tree "
+                    "is unchanged",
+                    details=[],
                 )
             elif cell.canary:
                 a = caught(folder)

@@ -194,13 +194,14 @@ def test_the_nightly_holds_the_worktree_for_its_runs(env):
     import fcntl
 
     from harness import patches
+    from harness.state import tree_state_dir
 
     wt = env.worktree
     runner = FakeRunner(lambda: wt)
     seen = []
 
     def run(cell, root):
-        lock = wt.parent / f".{wt.name}.harness-lock"
+        lock = tree_state_dir(wt) / "lock"
         with open(lock, "a") as fh:  # someone else's run cannot take the tree
             try:
                 fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)

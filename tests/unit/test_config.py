@@ -206,3 +206,34 @@ def test_shared_patches_are_found_after_the_scenarios_own():
     for name in ("vmalloc-perms", "bbml2-lockless-split"):
         v = load_scenario(name).variant_for((7, 3, 4))
         assert config.PATCHES_DIR / "bbml3-allow-qemu-max-7.3.patch" in v.patches
+
+
+def test_harness_path_adds_targets_scenarios_and_fragments(tmp_path, monkeypatch):
+    from harness import config
+
+    lab = tmp_path / "lab"
+    (lab / "configs" / "targets").mkdir(parents=True)
+    (lab / "configs" / "fragments").mkdir(parents=True)
+    (lab / "scenarios" / "lab-only").mkdir(parents=True)
+    (lab / "configs" / "fragments" / "lab.config").write_text("CONFIG_LAB=y\n")
+    (lab / "configs" / "targets" / "lab-arm.yaml").write_text(
+        "inherits: arm32-highmem-ci\nadd_fragments: [lab.config]\n"
+    )
+    (lab / "scenarios" / "lab-only" / "scenario.yaml").write_text(
+        "steps:\n  - workload: mm-churn\n"
+    )
+    monkeypatch.setenv("HARNESS_PATH", str(lab))
+    t = config.load_target("lab-arm")
+    assert t.required_options()["CONFIG_LAB"] == "y" and t.arch == "arm"
+    assert "lab-arm" in config.list_targets() and "arm32-highmem" in config.list_targets()
+    s = config.load_scenario("lab-only")
+    assert s.workloads[0].name == "mm-churn.c"  # the harness's own shared workload
+    assert "lab-only" in config.list_scenarios()
+
+
+def test_non_utf8_yaml_names_file_and_line(tmp_path):
+    from harness import config
+
+    (tmp_path / "t.yaml").write_bytes(b"description: ok\narch: caf\xe9\n")
+    with pytest.raises(ConfigError, match=r"t\.yaml:2: not UTF-8 \(byte 0xe9"):
+        config.load_yaml(tmp_path / "t.yaml")

@@ -87,3 +87,25 @@ def test_missing_binary_is_infra_error(tmp_path):
             silence_timeout=1,
             quiet=True,
         )
+
+
+def test_console_window_keeps_head_and_tail_only():
+    from harness.console import ConsoleWindow
+
+    w = ConsoleWindow(head=100, tail=100)
+    for i in range(10000):
+        w.add(f"line {i:05d}\n".encode())
+    text = w.text()
+    assert text.startswith("line 00000\n")
+    assert text.rstrip().endswith("line 09999")
+    assert "bytes of the console are not kept in memory" in text
+    assert len(w.head) <= 100 and len(w.tail) <= 200
+    assert w.total == 110000
+
+
+def test_line_ends_cr_only_crlf_split_and_nul():
+    from harness.console import _LineEnds
+
+    ends = _LineEnds()
+    out = ends.feed(b"a\r\nb\rc\r") + ends.feed(b"\nd\0e\r\r\n") + ends.feed(b"f") + ends.flush()
+    assert out == b"a\nb\nc\nde\nf"

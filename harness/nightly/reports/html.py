@@ -12,6 +12,7 @@ from typing import Any
 
 import jinja2
 
+from harness.fsutil import atomic_write_text
 from harness.nightly.model import STATUSES, Classified, Nightly
 from harness.nightly.reports import LABELS, failure_text, page_name, rel, reproducer
 
@@ -213,7 +214,8 @@ def write_site(
         ("in-tree", "Canaries already in the tree"),
     ]
     pages = [folder / "index.html"]
-    pages[0].write_text(
+    atomic_write_text(
+        pages[0],
         env.get_template("index").render(
             n=nightly,
             cells=cells,
@@ -226,12 +228,13 @@ def write_site(
             up="",
             headline=headline(cells, nightly.exit_code),
             minutes=minutes,
-        )
+        ),
     )
     for c in cells:
         a = c.final
         page = folder / page_name(c)
-        page.write_text(
+        atomic_write_text(
+            page,
             env.get_template("cell").render(
                 n=nightly,
                 c=c,
@@ -241,18 +244,19 @@ def write_site(
                 repro=reproducer(nightly, c),
                 rel=lambda p: rel(nightly, Path(p)),
                 location=_location,
-            )
+            ),
         )
         pages.append(page)
     keys = list(dict.fromkeys(k for night in trend for k in night["cells"]))
-    (folder / "trend.html").write_text(
+    atomic_write_text(
+        (folder / "trend.html"),
         env.get_template("trend").render(
             n=nightly,
             nights=list(reversed(trend)),
             keys=keys,
             up="",
             folder_name=lambda p: Path(p).name,
-        )
+        ),
     )
     pages.append(folder / "trend.html")
     return pages

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from junit_xml import TestCase, TestSuite, to_xml_report_string
 
+from harness.fsutil import atomic_write_text
 from harness.nightly.model import (
     CAUGHT,
     FIXED,
@@ -72,4 +73,4 @@ def write(path: Path, nightly: Nightly, cells: list[Classified]) -> None:
             case.add_error_info(message=clean(text.splitlines()[0]), output=clean(text))
             cases.append(case)
         suites.append(TestSuite("nightly.harness", cases, timestamp=nightly.stamp))
-    path.write_text(to_xml_report_string(suites))
+    atomic_write_text(path, to_xml_report_string(suites))

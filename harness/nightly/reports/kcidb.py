@@ -18,6 +18,7 @@ import kcidb_io
 
 from harness.config import Target, load_target
 from harness.errors import InfraError
+from harness.fsutil import atomic_write_text
 from harness.nightly.model import FLAKY, IN_TREE, KNOWN, NEW, Attempt, Classified, Nightly
 from harness.nightly.reports import clean, page_name, url
 
@@ -199,6 +200,6 @@ def write(path: Path, data: dict[str, Any]) -> None:
     try:
         validate(data)
     except InfraError:
-        path.with_name("kcidb.invalid.json").write_text(json.dumps(data, indent=1) + "\n")
+        atomic_write_text(path.with_name("kcidb.invalid.json"), json.dumps(data, indent=1) + "\n")
         raise
-    path.write_text(json.dumps(data, indent=1) + "\n")
+    atomic_write_text(path, json.dumps(data, indent=1) + "\n")
