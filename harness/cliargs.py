@@ -23,33 +23,29 @@ class Parser(argparse.ArgumentParser):
         self.exit(self.usage_exit, f"{self.prog}: error: {message}\n")
 
 
+def _number(text: str, kind: type, *, strict: bool) -> int | float:
+    """text as kind, > 0 (strict) or >= 0; a usage error names what is wrong."""
+    try:
+        value = kind(text)
+    except ValueError:
+        what = "a whole number" if kind is int else "a number"
+        raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+    if value < 0 or (strict and value == 0):
+        rule = "must be greater than 0" if strict else "must not be negative"
+        raise argparse.ArgumentTypeError(f"{text} {rule}")
+    return value
+
+
 def positive_int(text: str) -> int:
     """An argparse type for seconds, counts and jobs: a positive whole number."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{text} must be greater than 0")
-    return value
+    return int(_number(text, int, strict=True))
 
 
 def non_negative_int(text: str) -> int:
     """An argparse type for retries: zero or more."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text} must not be negative")
-    return value
+    return int(_number(text, int, strict=False))
 
 
 def positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"{text} must be greater than 0")
-    return value
+    """An argparse type for poll intervals."""
+    return float(_number(text, float, strict=True))

@@ -14,6 +14,8 @@ import stat
 import subprocess
 from pathlib import Path
 
+from kernel_tree import MERGE
+
 BUG_MARK = "CANARY_BUG_ACTIVE"
 N_FILES = 12
 
@@ -41,18 +43,6 @@ zImage: $(OBJS)
 	@$(CROSS_COMPILE)ld -r -o $(O)/vmlinux $(OBJS)
 	@cp $(O)/vmlinux $(O)/arch/arm/boot/zImage.tmp
 	@mv $(O)/arch/arm/boot/zImage.tmp $(O)/arch/arm/boot/zImage
-"""
-
-MERGE = r"""#!/bin/sh
-# merge_config.sh -m -O DIR BASE FRAGMENTS...: later fragments win
-shift; shift; out=$1; shift; base=$1; shift
-for f in "$@"; do
-  for opt in $(sed -n 's/^\(CONFIG_[A-Za-z0-9_]*\)=.*/\1/p' "$f"); do
-    grep -v "^$opt=" "$out/.config" | grep -v "^# $opt is not set" > "$out/.config.tmp" || true
-    mv "$out/.config.tmp" "$out/.config"
-  done
-  grep '^CONFIG_' "$f" >> "$out/.config"
-done
 """
 
 

@@ -42,6 +42,11 @@ def harness(small: Small, *args: str, hpath: Path | None = None, timeout=300, **
     return proc, results
 
 
+def run_small(small: Small, *extra: str, **env):
+    """`harness run TARGET --kernel small-linux -q EXTRA...` on the small tree."""
+    return harness(small, "run", TARGET, "--kernel", "small-linux", "-q", *extra, **env)
+
+
 @pytest.fixture
 def lab(tmp_path) -> Path:
     """A HARNESS_PATH folder a test fills with its own (bad) targets and scenarios."""
@@ -135,13 +140,8 @@ def test_bisect_step_never_votes_on_a_usage_error(small):
 
 
 def test_a_crash_of_ours_exits_3_with_the_traceback_kept(small):
-    proc, results = harness(
+    proc, results = run_small(
         small,
-        "run",
-        TARGET,
-        "--kernel",
-        "small-linux",
-        "-q",
         "--patch",
         str(small.patches[0]),
         HARNESS_FAULT="apply:after:raise",
@@ -184,7 +184,7 @@ def test_stale_patch_names_file_and_hunk_and_leaves_the_tree(small, tmp_path):
         '-const char *part3_name = "not what the file says";\n+const char *part3_name = "x";\n'
         " int part3(int x)\n"
     )
-    proc, _ = harness(small, "run", TARGET, "--kernel", "small-linux", "--patch", str(stale))
+    proc, _ = run_small(small, "--patch", str(stale))
     assert proc.returncode == 4, proc.stdout
     assert "does not apply" in proc.stdout and "no fuzz" in proc.stdout
     assert "mm/f03.c, hunk #1" in proc.stdout
@@ -206,7 +206,7 @@ def test_fuzzy_patch_is_refused(small, tmp_path):
         text=True,
     )
     assert plain.returncode == 0 and "fuzz" in plain.stdout  # what patch(1) would accept
-    proc, _ = harness(small, "run", TARGET, "--kernel", "small-linux", "--patch", str(fuzzy))
+    proc, _ = run_small(small, "--patch", str(fuzzy))
     assert proc.returncode == 4 and "does not apply" in proc.stdout, proc.stdout
     assert small.differences("tarball") == []
 
@@ -225,18 +225,13 @@ def test_already_applied_patch_says_so(small, tmp_path):
         else:
             swapped.append(line)
     rev.write_text("\n".join(swapped) + "\n")
-    proc, _ = harness(small, "run", TARGET, "--kernel", "small-linux", "--patch", str(rev))
+    proc, _ = run_small(small, "--patch", str(rev))
     assert proc.returncode == 4 and "already applied" in proc.stdout, proc.stdout
 
 
 def test_patches_with_one_name_both_apply_and_both_go(small):
-    proc, results = harness(
+    proc, results = run_small(
         small,
-        "run",
-        TARGET,
-        "--kernel",
-        "small-linux",
-        "-q",
         "--patch",
         str(small.patches[1]),
         "--patch",
@@ -246,7 +241,7 @@ def test_patches_with_one_name_both_apply_and_both_go(small):
     (run,) = list(results.iterdir())
     assert sorted(p.name for p in (run / "patches").iterdir()) == ["01-fix.patch", "02-fix.patch"]
     assert small.differences("tarball") == []
-    again, _ = harness(small, "run", TARGET, "--kernel", "small-linux", "-q")
+    again, _ = run_small(small)
     assert again.returncode == 0, again.stdout
 
 
@@ -300,21 +295,14 @@ def test_console_flood_is_stopped_at_flat_memory(small):
 
 
 def test_console_with_nul_bytes_and_cr_only_line_ends(small):
-    proc, results = harness(
-        small, "run", TARGET, "--kernel", "small-linux", "-q", FAKE_QEMU_MODE="crlf"
-    )
+    proc, results = run_small(small, FAKE_QEMU_MODE="crlf")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     (run,) = list(results.iterdir())
     meta = json.loads((run / "metadata.json").read_text())
     assert meta["boot"]["done"] and len(meta["boot"]["steps"]) == 2
     assert b"\0" not in (run / "console.log").read_bytes()
-    bug, results = harness(
+    bug, results = run_small(
         small,
-        "run",
-        TARGET,
-        "--kernel",
-        "small-linux",
-        "-q",
         "--patch",
         str(small.patches[0]),
         FAKE_QEMU_MODE="crlf",
