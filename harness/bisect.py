@@ -17,7 +17,7 @@ import shlex
 import signal
 import subprocess
 import sys
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from harness import patches, source
@@ -74,7 +74,7 @@ def classify(outcome: RunOutcome, match: re.Pattern[str] | None) -> tuple[int, s
     titles = [r.title for r in outcome.reports]
     if v.verdict == "pass":
         return GOOD, ""
-    if v.verdict in ("build-error", "not-applicable", "config-error"):
+    if v.verdict in ("build-error", "not-applicable", "config-error", "stale"):
         first = next((d.strip() for d in v.details if d.strip()), "")
         return SKIP, f"{v.verdict}: {v.summary}" + (f" {first}" if first else "")
     if v.verdict == "fail":
@@ -147,10 +147,38 @@ class BisectOptions:
     kernel: str
     scenario: str = "boot"
     match: str | None = None
-    runs: int = 1
+    runs: int = 1  # at least this many passing boots before a commit is good
     retries: int = 2
     jobs: int | None = None
     results_root: Path | None = None
+    confidence: float = 0.95  # wanted for the whole bisection, against a flaky bug
+    calibrate: int = 3  # boots of the bad commit that measure how often the bug shows
+    max_runs: int = 20  # a cap on boots per good step
+
+
+def runs_for(rate: float, confidence: float, steps: int, floor: int = 1, cap: int = 20) -> int:
+    """Boots a commit must pass before it is called good, for a bug seen at `rate`.
+
+    A step that misses a flaky bug sends the bisection the wrong way; with `steps` good
+    verdicts to come, each may be wrong with at most (1 - confidence) / steps (a union
+    bound), and a bug showing at rate p is missed by n boots with probability (1 - p)^n.
+    A bug seen every time while calibrating is taken as deterministic: one boot.
+    """
+    if rate >= 1.0:
+        return max(1, floor)
+    if rate <= 0.0:
+        return max(cap, floor)
+    per_step = (1.0 - confidence) / max(1, steps)
+    n = math.ceil(math.log(per_step) / math.log(1.0 - rate))
+    return max(floor, min(cap, n))
+
+
+def bisection_confidence(rate: float, good_runs: list[int]) -> float:
+    """How sure the culprit is right: every bad step saw the bug (certain); each good step
+    of n boots could have missed it with (1 - rate)^n."""
+    if rate >= 1.0:
+        return 1.0
+    return max(0.0, 1.0 - sum((1.0 - rate) ** n for n in good_runs))
 
 
 @dataclass
@@ -174,22 +202,51 @@ def bisect(opts: BisectOptions) -> BisectResult:
         raise ConfigError(f"--kernel {opts.kernel}: bisect needs a local git tree")
     good = _commit(repo, opts.good, "--good")
     bad = _commit(repo, opts.bad, "--bad")
-    ancestor = subprocess.run(["git", "-C", str(repo), "merge-base", "--is-ancestor", good, bad])
-    if ancestor.returncode != 0:
-        raise ConfigError(f"--good {opts.good} is not an ancestor of --bad {opts.bad}")
-    count = int(_git(repo, "rev-list", "--count", f"{good}..{bad}"))
+    base = _git(repo, "merge-base", good, bad, check=False)
+    if not base:
+        raise ConfigError(f"--good {opts.good} and --bad {opts.bad} share no history")
+    if base == bad:
+        raise ConfigError(f"--bad {opts.bad} is an ancestor of --good {opts.good}: swap them?")
+    count = int(_git(repo, "rev-list", "--count", f"{base}..{bad}"))
     wt = source.cache_root() / "worktrees" / source.worktree_name(repo)
     # the worktree is ours for the whole bisection; steps (child processes) inherit the lock
     with patches.tree_lock(wt, exclusive=True):
         os.environ[patches.HELD_ENV] = str(wt)
         try:
-            return _bisect(opts, repo, wt, good, bad, count)
+            return _bisect(opts, repo, wt, good, bad, base, count)
         finally:
             os.environ.pop(patches.HELD_ENV, None)
 
 
+def _calibrate(
+    step_opts: StepOptions, match: str, runs: int, folder: Path, done: int = 1
+) -> tuple[int, int]:
+    """Boot the bad commit `runs` times in all (`done` are done, the last of them a
+    reproduction): (hits, boots)."""
+    rx = re.compile(match)
+    hits, boots = 1, done
+    run_opts = RunOptions(
+        target=step_opts.target,
+        scenario=step_opts.scenario,
+        kernel=f"{source.IN_PLACE}{step_opts.tree}",
+        quiet=True,
+        results_root=folder / "calibrate",
+        jobs=step_opts.jobs,
+    )
+    tries = 0
+    while boots < runs and tries < runs + step_opts.retries:
+        tries += 1
+        outcome = execute(run_opts)
+        code, _ = classify(outcome, rx)
+        if code == ABORT:
+            continue  # an infra hiccup says nothing about the bug
+        boots += 1
+        hits += code == BAD
+    return hits, boots
+
+
 def _bisect(
-    opts: BisectOptions, repo: Path, wt: Path, good: str, bad: str, count: int
+    opts: BisectOptions, repo: Path, wt: Path, good: str, bad: str, base: str, count: int
 ) -> BisectResult:
     if wt.exists():  # a bisection left over by a killed run
         _git(wt, "bisect", "reset", "--quiet", check=False)
@@ -214,19 +271,44 @@ def _bisect(
         f"expect about {math.ceil(math.log2(max(count, 1))) + 1} builds",
         file=sys.stderr,
     )
-    first = step(step_opts)
+    # a flaky bug may need a few boots to show at all: up to --calibrate on the bad commit
+    first = step(replace(step_opts, runs=max(1, opts.calibrate)))
     records = read_steps(steps_log)
     if first != BAD:
         why = records[-1].note or records[-1].verdict if records else "no result"
         text = f"bisect aborted: the bad commit {opts.bad} does not show a regression ({why})"
         return _finish(folder, text, EXIT_INFRA)
+    first_boots = records[-1].runs
     match = opts.match or "^" + re.escape(records[-1].title) + "$"
     atomic_write_text(folder / "match.txt", match + "\n")
-    _git(wt, "bisect", "start", bad, good)
+    hits, boots = _calibrate(step_opts, match, max(1, opts.calibrate), folder, first_boots)
+    rate = hits / boots
+    expected_steps = math.ceil(math.log2(max(count, 1))) + 1
+    n_good = runs_for(rate, opts.confidence, expected_steps, opts.runs, opts.max_runs)
+    plan = Plan(good, base, hits, boots, n_good, opts.confidence)
+    atomic_write_text(folder / "plan.json", json.dumps(asdict(plan), indent=1) + "\n")
+    print(f"[bisect] {plan.describe()}", file=sys.stderr)
+    if base != good:  # a rebased tree: the merge base stands in for --good, once tested
+        source.checkout_worktree(repo, wt, base)
+        base_code = step(replace(step_opts, runs=n_good))
+        records = read_steps(steps_log)
+        if base_code == BAD:
+            text = (
+                f"bisect stopped: {opts.good} is not an ancestor of {opts.bad}, and their merge "
+                f"base {_oneline(repo, base)} already shows the regression: it did not come "
+                f"with the commits after the base; bisect the history of {opts.good} instead"
+            )
+            return _finish(folder, text + "\n" + _table(records), EXIT_INFRA)
+        if base_code == ABORT:
+            why = records[-1].note if records else "no result"
+            text = f"bisect aborted: the merge base {base[:12]} could not be tested ({why})"
+            return _finish(folder, text + "\n" + _table(records), EXIT_INFRA)
+        source.checkout_worktree(repo, wt, bad)
+    _git(wt, "bisect", "start", bad, base)
     cmd = [
         sys.executable, "-m", "harness.cli", "bisect-step", opts.target,
         "--kernel", f"{source.IN_PLACE}{wt}", "--scenario", opts.scenario,
-        "--match", match, "--runs", str(opts.runs), "--retries", str(opts.retries),
+        "--match", match, "--runs", str(n_good), "--retries", str(opts.retries),
         "--log", str(steps_log), "--results", str(folder / "runs"),
     ]  # fmt: skip
     if opts.jobs:
@@ -255,9 +337,36 @@ def _bisect(
         text = f"bisect aborted (git bisect run exit {proc.returncode}): {why}"
         return _finish(folder, text + "\n" + _table(records), EXIT_INFRA)
     culprit = m.group(1)
-    revert = _revert_check(repo, wt, bad, culprit, opts, folder, re.compile(match))
-    text = _report(repo, opts, count, culprit, records, revert, folder)
+    revert = _revert_check(repo, wt, bad, culprit, opts, folder, re.compile(match), n_good)
+    text = _report(repo, opts, count, culprit, records, revert, folder, plan)
     return _finish(folder, text, 0, culprit)
+
+
+@dataclass
+class Plan:
+    """How the bisection guards against a flaky bug, and over which range it searched."""
+
+    good: str
+    base: str  # the merge base of good and bad: the start of the range searched
+    hits: int  # reproductions on the bad commit while calibrating
+    boots: int
+    good_runs: int  # passing boots a commit needs to be called good
+    confidence: float  # asked for
+
+    @property
+    def rate(self) -> float:
+        return self.hits / self.boots if self.boots else 1.0
+
+    def describe(self) -> str:
+        how = (
+            "deterministic"
+            if self.hits == self.boots
+            else f"flaky: a good verdict needs {self.good_runs} passing boots"
+        )
+        return f"the bug showed {self.hits}/{self.boots} times on the bad commit ({how})"
+
+    def achieved(self, records: list[StepRecord]) -> float:
+        return bisection_confidence(self.rate, [r.runs for r in records if r.code == GOOD])
 
 
 def _commit(repo: Path, ref: str, flag: str) -> str:
@@ -279,45 +388,76 @@ def _revert_check(
     opts: BisectOptions,
     folder: Path,
     match: re.Pattern[str],
+    runs: int = 1,
 ) -> str:
-    """Revert the culprit on top of the bad commit (as an injected patch) and run again."""
+    """Revert the culprit on top of the bad commit (as an injected patch) and run again
+    (`runs` passing boots to say it fixes a flaky bug)."""
     patch = folder / f"revert-{culprit[:12]}.patch"
     diff = _git(repo, "diff", "--no-renames", "--binary", culprit, f"{culprit}^")
     atomic_write_text(patch, diff + "\n")
     source.checkout_worktree(repo, wt, bad)
-    try:
-        outcome = execute(
-            RunOptions(
-                target=opts.target,
-                scenario=opts.scenario,
-                kernel=f"{source.IN_PLACE}{wt}",
-                patches=(patch,),
-                quiet=True,
-                results_root=folder / "revert",
-                jobs=opts.jobs,
-            )
-        )
-    except HarnessError as e:
-        return f"the revert check could not run: {e}"
-    v = outcome.verdict
-    if v.verdict == "config-error" and "does not apply" in v.summary:
-        return "does not revert cleanly on top of the bad commit"
-    if v.verdict == "pass":
-        return "fixes/hides this issue"
-    titles = [r.title for r in outcome.reports]
-    if any(match.search(t) for t in titles):
-        return "does NOT fix it: the same report comes back"
-    return f"gives another result: {v.verdict}: {v.summary}"
+    run_opts = RunOptions(
+        target=opts.target,
+        scenario=opts.scenario,
+        kernel=f"{source.IN_PLACE}{wt}",
+        patches=(patch,),
+        quiet=True,
+        results_root=folder / "revert",
+        jobs=opts.jobs,
+    )
+    passes = 0
+    while passes < runs:
+        try:
+            outcome = execute(run_opts)
+        except HarnessError as e:
+            return f"the revert check could not run: {e}"
+        v = outcome.verdict
+        if v.verdict == "config-error" and "does not apply" in v.summary:
+            return "does not revert cleanly on top of the bad commit"
+        titles = [r.title for r in outcome.reports]
+        if any(match.search(t) for t in titles):
+            return "does NOT fix it: the same report comes back"
+        if v.verdict != "pass":
+            return f"gives another result: {v.verdict}: {v.summary}"
+        passes += 1
+    return "fixes/hides this issue" + (f" ({runs} passing boots)" if runs > 1 else "")
 
 
 def _table(records: list[StepRecord]) -> str:
-    rows = [f"{'commit':12}  {'verdict':7}  {'build':>7}  {'steps':>5}  {'boot':>6}  title / note"]
+    rows = [
+        f"{'commit':12}  {'verdict':7}  {'boots':>5}  {'build':>7}  {'steps':>5}  {'boot':>6}  "
+        "title / note"
+    ]
     for r in records:
         rows.append(
-            f"{r.commit[:12]:12}  {r.word:7}  {r.build_seconds:6.0f}s  {r.build_steps:5d}  "
-            f"{r.boot_seconds:5.1f}s  {r.title or r.note or r.verdict}"
+            f"{r.commit[:12]:12}  {r.word:7}  {r.runs:5d}  {r.build_seconds:6.0f}s  "
+            f"{r.build_steps:5d}  {r.boot_seconds:5.1f}s  {r.title or r.note or r.verdict}"
         )
     return "\n".join(rows)
+
+
+def trace_check(repo: Path, culprit: str, report: dict) -> str:
+    """ "" when the culprit's diff touches a file or function of the report's call trace;
+    else a warning: a culprit far from the crash is worth a second look before a mail."""
+    frames = [*report.get("frames", [])]
+    for f in list(frames):
+        frames += f.get("inlined") or []
+    funcs = {re.sub(r"\.(isra|constprop|part|cold)\..*$", "", f.get("function") or "")
+             for f in frames} - {""}  # fmt: skip
+    files = {re.sub(r"^(\.\./)+(src/[^/]+/)?", "", f.get("file") or "") for f in frames} - {""}
+    changed = _git(repo, "diff", "--name-only", f"{culprit}^", culprit, check=False).split()
+    diff = _git(repo, "diff", f"{culprit}^", culprit, check=False)
+    if not funcs and not files:
+        return ""
+    if any(any(f.endswith(c) or c.endswith(f) for c in changed) for f in files):
+        return ""
+    if any(re.search(rf"\b{re.escape(fn)}\b", diff) for fn in funcs):
+        return ""
+    shown = ", ".join(sorted(funcs)[:8])
+    return (
+        f"culprit touches nothing in the trace: verify (it changes {', '.join(changed[:6])}; "
+        f"the trace runs through {shown})"
+    )
 
 
 def _report(
@@ -328,21 +468,38 @@ def _report(
     records: list[StepRecord],
     revert: str,
     folder: Path,
+    plan: Plan | None = None,
 ) -> str:
     info = _git(repo, "show", "-s", "--format=%H%n%s%n%an <%ae>%n%ad", culprit).splitlines()
     subject, author, date = info[1], info[2], info[3]
     bad_rec = next((r for r in records if r.commit == culprit and r.code == BAD), None)
     bad_rec = bad_rec or next((r for r in records if r.code == BAD), None)
-    report_txt = ""
+    report_txt, warning = "", ""
     if bad_rec and bad_rec.results:
         rt = Path(bad_rec.results[-1]) / "report.txt"
         if rt.exists():
             report_txt = rt.read_text()
             atomic_write_text(folder / "culprit-report.txt", report_txt)
+        rj = Path(bad_rec.results[-1]) / "reports.json"
+        reps = json.loads(rj.read_text()) if rj.exists() else []
+        hunted = [r for r in reps if r.get("title") == bad_rec.title] or reps
+        if hunted:
+            warning = trace_check(repo, culprit, hunted[0])
     builds = sum(1 for r in records)
     skips = sum(1 for r in records if r.code == SKIP)
     bound = math.ceil(math.log2(max(count, 1))) + 1
     title = bad_rec.title if bad_rec else "(unknown)"
+    searched = (
+        f"{plan.base[:12]}..{opts.bad} (the merge base of {opts.good} and {opts.bad}: "
+        f"{opts.good} is not an ancestor)"
+        if plan and plan.base != plan.good
+        else f"{opts.good}..{opts.bad}"
+    )
+    confidence = ""
+    if plan:
+        confidence = (
+            f"confidence: {plan.achieved(records):.3f} (asked {plan.confidence}); {plan.describe()}"
+        )
     lines = [
         f"first bad commit: {culprit}",
         f"  subject: {subject}",
@@ -350,6 +507,9 @@ def _report(
         f"  date:    {date}",
         f"regression: {title}",
         f"revert of {culprit[:12]} on top of {opts.bad}: {revert}",
+        *([f"WARNING: {warning}"] if warning else []),
+        f"range searched: {searched}",
+        *([confidence] if confidence else []),
         f"builds: {builds} ({skips} skipped) for {count} commits; bound ceil(log2 N)+1 = {bound}"
         " plus skips",
         "",
@@ -358,9 +518,11 @@ def _report(
         f"bisect folder: {folder}",
     ]
     summary = "\n".join(lines)
+    notes = [n for n in (warning and f"Note: {warning}.", confidence and f"Bisection {confidence}.",
+                         f"Range searched: {searched}.") if n]  # fmt: skip
     atomic_write_text(
-        (folder / "mail.txt"),
-        _mail(repo, opts, culprit, subject, author, title, revert, report_txt, folder),
+        folder / "mail.txt",
+        _mail(repo, opts, culprit, subject, author, title, revert, report_txt, folder, notes),
     )
     return summary
 
@@ -375,6 +537,7 @@ def _mail(
     revert: str,
     report_txt: str,
     folder: Path,
+    notes: list[str] | None = None,
 ) -> str:
     """A plain-text report in the style kernel reporters use on the lists."""
     raw = report_txt.split("\n\n", 1)[1] if "\n\n" in report_txt else report_txt
@@ -389,7 +552,7 @@ def _mail(
     verdict = {
         "fixes/hides this issue": f'Reverting "{subject}" on top of {opts.bad} fixes/hides '
         "this issue.",
-    }.get(revert, f'Reverting "{subject}" on top of {opts.bad}: {revert}.')
+    }.get(revert.split(" (")[0], f'Reverting "{subject}" on top of {opts.bad}: {revert}.')
     bisect_log = (folder / "bisect.log").read_text().strip()
     return f"""Subject: Re: {subject}
 
@@ -410,6 +573,7 @@ Bisected between {opts.good} (good) and {opts.bad} (bad) to:
       {subject}
 
 {verdict}
+{"".join(chr(10) + n for n in notes or [])}
 
 Reproduce with harness (QEMU, no hardware needed):
 

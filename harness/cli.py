@@ -13,7 +13,14 @@ import sys
 import traceback
 from pathlib import Path
 
-from harness.cliargs import BISECT_ABORT, EXIT_INTERRUPTED, Parser, non_negative_int, positive_int
+from harness.cliargs import (
+    BISECT_ABORT,
+    EXIT_INTERRUPTED,
+    Parser,
+    non_negative_int,
+    positive_int,
+    probability,
+)
 from harness.config import list_scenarios, list_targets
 from harness.errors import EXIT_INFRA, HarnessError
 from harness.proc import DIE_WITH_PARENT_ENV, die_with_parent_now
@@ -107,6 +114,9 @@ def cmd_bisect(args: argparse.Namespace) -> int:
             retries=args.retries,
             jobs=args.jobs,
             results_root=Path(args.results) if args.results else None,
+            confidence=args.confidence,
+            calibrate=args.calibrate,
+            max_runs=args.max_runs,
         )
     )
     print(result.summary, end="")
@@ -217,7 +227,23 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--scenario", "-s", default="boot")
     b.add_argument("--match", help="regex on report titles (default: the title seen on --bad)")
     b.add_argument(
-        "--runs", type=positive_int, default=1, help="boots before calling a commit good"
+        "--runs", type=positive_int, default=1, help="at least this many passing boots for good"
+    )
+    b.add_argument(
+        "--confidence",
+        type=probability,
+        default=0.95,
+        help="how sure the culprit must be against a flaky bug (default 0.95): good steps "
+        "boot as often as the bug's rate on the bad commit requires",
+    )
+    b.add_argument(
+        "--calibrate",
+        type=positive_int,
+        default=3,
+        help="boots of the bad commit that measure how often the bug shows (default 3)",
+    )
+    b.add_argument(
+        "--max-runs", type=positive_int, default=20, help="cap on boots per good step (20)"
     )
     b.add_argument(
         "--retries", type=non_negative_int, default=2, help="retries of an infra error per step"

@@ -49,3 +49,11 @@ def non_negative_int(text: str) -> int:
 def positive_float(text: str) -> float:
     """An argparse type for poll intervals."""
     return float(_number(text, float, strict=True))
+
+
+def probability(text: str) -> float:
+    """An argparse type for a confidence: strictly between 0 and 1."""
+    value = float(_number(text, float, strict=True))
+    if value >= 1:
+        raise argparse.ArgumentTypeError(f"{text} must be below 1 (a probability)")
+    return value

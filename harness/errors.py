@@ -10,6 +10,7 @@ EXIT_REGRESSION = 1
 EXIT_BUILD_ERROR = 2
 EXIT_INFRA = 3
 EXIT_USAGE = 4
+EXIT_STALE = 5  # a canary (or a scenario's patches) needs a port to this kernel
 
 
 class HarnessError(Exception):
@@ -54,3 +55,13 @@ class NotApplicable(HarnessError):
     """The scenario cannot run on this target/kernel (e.g. THP workload on a non-LPAE arm32)."""
 
     exit_code = EXIT_USAGE
+
+
+class StaleError(HarnessError):
+    """None of a scenario's variants applies exactly to this kernel: it needs a port.
+
+    Not a config error (nothing the user typed is wrong) and not a harness failure (the
+    harness works; the tree moved under the canary's patch).
+    """
+
+    exit_code = EXIT_STALE

@@ -29,8 +29,8 @@ import re
 import shutil
 import stat
 import subprocess
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness import faults
@@ -581,43 +581,94 @@ def tree_lock(tree: Path, *, exclusive: bool, owned: bool | None = None) -> Iter
         yield fh.fileno()
 
 
+@dataclass
+class Applied:
+    """What `applied` did: the lock's descriptor for the build to hand on, and which of
+    the alternatives applied (None when there were none)."""
+
+    fd: int | None
+    alternative: int | None = None
+    failures: list[tuple[int, PatchError]] = field(default_factory=list)
+
+
+class NoAlternativeApplies(PatchError):
+    """None of the alternatives applies; `failures` has each one's error, in order."""
+
+    def __init__(self, failures: list[tuple[int, PatchError]]) -> None:
+        super().__init__(
+            "\n".join(f"alternative {i}: {e}" for i, e in failures), reason=DOES_NOT_APPLY
+        )
+        self.failures = failures
+
+
 @contextlib.contextmanager
 def applied(
     tree: Path,
     patches: list[Path],
     record_dir: Path | None = None,
     checkout: Callable[[], None] | None = None,
-) -> Iterator[int | None]:
+    alternatives: Sequence[Sequence[Path]] = (),
+) -> Iterator[Applied]:
     """Check out (for a shared worktree), apply patches, run the block, revert them all.
 
-    The tree is locked for the whole block (shared when nothing moves or patches it); the
-    block gets the lock's descriptor. If a patch does not apply, those already applied
-    are reverted before the error propagates. Each patch is also copied into record_dir
-    (numbered, so two files of one name stay two) for the results folder.
+    The tree is locked for the whole block (shared when nothing moves or patches it). If a
+    patch does not apply, those already applied are reverted before the error propagates.
+    `alternatives` (a scenario's variants, nearest first) are tried before `patches`: the
+    first whose patches all apply exactly is kept, the others leave no trace. Each patch
+    applied is also copied into record_dir (numbered, so two files of one name stay two).
     """
-    with tree_lock(tree, exclusive=bool(patches) or checkout is not None) as fd:
+    exclusive = bool(patches) or checkout is not None or any(alternatives)
+    with tree_lock(tree, exclusive=exclusive) as fd:
         if checkout is not None:
             checkout()
-        if record_dir is not None and patches:
-            record_dir.mkdir(parents=True, exist_ok=True)
-            for i, p in enumerate(patches, 1):
-                shutil.copyfile(p, record_dir / f"{i:02d}-{p.name}")
-        with _applied(tree, patches, fd):
-            yield fd
+        result = Applied(fd)
+        with _applied(tree, patches, fd, alternatives, result):
+            if record_dir is not None:
+                chosen = list(alternatives[result.alternative]) if alternatives else []
+                for i, p in enumerate([*chosen, *patches], 1):
+                    record_dir.mkdir(parents=True, exist_ok=True)
+                    shutil.copyfile(p, record_dir / f"{i:02d}-{p.name}")
+            yield result
 
 
 @contextlib.contextmanager
-def _applied(tree: Path, patches: list[Path], hold_fd: int | None) -> Iterator[None]:
+def _applied(
+    tree: Path,
+    patches: list[Path],
+    hold_fd: int | None,
+    alternatives: Sequence[Sequence[Path]],
+    result: Applied,
+) -> Iterator[None]:
     store = _Store(tree, hold_fd=hold_fd)
     journal: list[dict] = []
+
+    def undo_to(depth: int) -> None:
+        with critical():
+            while len(journal) > depth:
+                _undo_entry(store, journal[-1])
+                journal.pop()
+                store.write_journal(journal)
+
     try:
+        for i, alt in enumerate(alternatives):
+            try:
+                for patch in alt:
+                    with critical():
+                        apply(tree, patch, journal, store)
+            except PatchError as e:
+                undo_to(0)
+                if e.reason == ALREADY_APPLIED:
+                    raise  # the change is in the tree: say that, not "stale"
+                result.failures.append((i, e))
+                continue
+            result.alternative = i
+            break
+        else:
+            if alternatives:
+                raise NoAlternativeApplies(result.failures)
         for patch in patches:
             with critical():
                 apply(tree, patch, journal, store)
         yield
     finally:
-        with critical():
-            while journal:
-                _undo_entry(store, journal[-1])
-                journal.pop()
-                store.write_journal(journal)
+        undo_to(0)

@@ -48,8 +48,15 @@ class Metadata:
         atomic_write_text(self.path, json.dumps(self.data, indent=2, default=str) + "\n")
 
 
-def write_reports(path: Path, reports: list[Any]) -> None:
-    atomic_write_text(path, json.dumps([r.to_dict() for r in reports], indent=2) + "\n")
+def write_reports(path: Path, reports: list[Any], known: dict[int, str] | None = None) -> None:
+    """reports.json; a report that is a known issue carries its id ("known_issue")."""
+    out = []
+    for i, r in enumerate(reports):
+        d = r.to_dict()
+        if known and i in known:
+            d["known_issue"] = known[i]
+        out.append(d)
+    atomic_write_text(path, json.dumps(out, indent=2) + "\n")
 
 
 def write_report_text(path: Path, reports: list[Any], console: str) -> None:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import build as build_mod
-from harness import console, hypervisor, patches, qemu, rootfs, source
+from harness import console, hypervisor, known, patches, qemu, rootfs, source, variants
 from harness.config import Scenario, Target, Variant, load_scenario, load_target
 from harness.errors import (
     EXIT_INFRA,
@@ -29,6 +29,7 @@ from harness.errors import (
     HarnessError,
     InfraError,
     NotApplicable,
+    StaleError,
 )
 from harness.fsutil import atomic_write_text
 from harness.oops import parse
@@ -99,39 +100,50 @@ def _argv_string(opts: RunOptions) -> str:
     return shlex.join(parts)
 
 
+@dataclass
+class PatchPlan:
+    """What a run injects: a variant (the first candidate that applies exactly), the
+    scenario's own patches with it, then the user's."""
+
+    base: list[Path]  # the scenario's patches, applied with whichever variant
+    candidates: list[variants.Candidate]
+    user: list[Path]
+    clean: bool = False
+
+    @property
+    def alternatives(self) -> list[list[Path]]:
+        return [[*self.base, *c.patches] for c in self.candidates]
+
+    @property
+    def patches(self) -> list[Path]:
+        """Applied after the variant (all of them when the scenario has no variants)."""
+        return self.user if self.candidates else [*self.base, *self.user]
+
+    def chosen(self, index: int | None, version: str) -> tuple[Variant | None, str]:
+        """The variant kept, and the note that says which and why."""
+        cand = self.candidates[index] if index is not None and self.candidates else None
+        note = cand.describe(version) if cand else ""
+        if self.clean:
+            note = (note + "; " if note else "") + "clean twin: the bug patches are left out"
+        return (cand.variant if cand else None), note
+
+
 def select_patches(
     scenario: Scenario, src: source.KernelSource, user: tuple[Path, ...], *, clean: bool = False
-) -> tuple[list[Path], object, str]:
-    """Scenario patches + the variant for this kernel version + the user's patches.
+) -> PatchPlan:
+    """The scenario's patches, its variants to try for this kernel, and the user's patches.
 
     clean (a canary's twin) keeps the variant's non-bug parts (requires_console, and an
     enabler patch named in `enablers`) and drops the bug.
     """
-    variant = None
-    note = ""
-    if scenario.variants:
-        variant = scenario.variant_for(src.version)
-        if variant is not None and variant.not_applicable:
-            raise NotApplicable(f"kernel {src.version_str}: {variant.not_applicable}")
-        if variant is None:
-            ranges = ", ".join(v.versions for v in scenario.variants)
-            raise ConfigError(
-                f"{scenario.path}: no variant for kernel {src.version_str} "
-                f"(variants cover: {ranges})"
-            )
-        note = f"variant for kernel {variant.versions}" + (
-            f": {variant.note}" if variant.note else ""
-        )
-    chosen = list(scenario.patches) + (list(variant.patches) if variant else [])
-    if clean:
-        keep = set(variant.enablers) if variant else set()
-        chosen = [p for p in chosen if p.name in keep]
-        note = (note + "; " if note else "") + "clean twin: the bug patches are left out"
+    cands = variants.candidates(scenario, src.version, clean=clean)
+    base = [] if clean else list(scenario.patches)
+    mine = []
     for p in user:
         if not p.exists():
             raise ConfigError(f"--patch {p}: no such file")
-        chosen.append(p.resolve())
-    return chosen, variant, note
+        mine.append(p.resolve())
+    return PatchPlan(base, cands, mine, clean)
 
 
 @dataclass
@@ -150,12 +162,14 @@ class Prepared:
     cmdline: str = ""
     nonce: str = ""
     argv: list[str] = field(default_factory=list)
+    known_issues: list[known.KnownIssue] = field(default_factory=list)
 
 
 def start(opts: RunOptions) -> Prepared:
     """Load target and scenario, create the results folder (marked incomplete)."""
     target: Target = load_target(opts.target)
     scenario: Scenario = load_scenario(opts.scenario)
+    issues = known.load()  # a bad known-issues file fails before anything is built
     run_id, rdir = new_run_dir(target.name, scenario.name, opts.results_root)
     meta = Metadata(
         rdir / "metadata.json",
@@ -174,7 +188,7 @@ def start(opts: RunOptions) -> Prepared:
             },
         },
     )
-    return Prepared(opts, target, scenario, rdir, meta, nonce=run_id[-6:])
+    return Prepared(opts, target, scenario, rdir, meta, nonce=run_id[-6:], known_issues=issues)
 
 
 def check_target_fits(scenario: Scenario, target: Target) -> None:
@@ -210,7 +224,8 @@ def finish(prep: Prepared, body: Callable[[Prepared], tuple[Verdict, list]]) -> 
             + (f". {scenario.not_applicable_hint}" if scenario.not_applicable_hint else ""),
         )
     except HarnessError as e:
-        kind = {BuildError: "build-error", InfraError: "infra-error"}.get(type(e), "config-error")
+        kinds = {BuildError: "build-error", InfraError: "infra-error", StaleError: "stale"}
+        kind = kinds.get(type(e), "config-error")
         lines = str(e).splitlines() or [type(e).__name__]
         verdict = Verdict(kind, e.exit_code, lines[0], lines[1:])
     except Exception as e:  # a bug of ours: say so, keep the evidence
@@ -253,9 +268,7 @@ def prepare(prep: Prepared) -> Prepared:
     check_target_fits(scenario, target)
     cache = source.cache_root()
     src = source.resolve(opts.kernel, cache)
-    chosen, variant, note = select_patches(scenario, src, opts.patches, clean=opts.clean)
-    if note and not opts.quiet:
-        print(f"[scenario] {scenario.name}: {note} (kernel {src.version_str})", file=sys.stderr)
+    plan = select_patches(scenario, src, opts.patches, clean=opts.clean)
     meta.update(
         kernel={
             "origin": src.origin,
@@ -267,14 +280,32 @@ def prepare(prep: Prepared) -> Prepared:
             "commit": src.commit,
             "subject": src.subject,
         },
-        variant=variant.versions if variant else None,
-        variant_note=note,
-        patches=[{"path": str(p), "sha256": _sha(p)} for p in chosen],
     )
     requires = {opt: "y" for opt in scenario.requires_config}
     keep_extra = (target.lava.dtb,) if target.lava and target.lava.dtb else ()
     try:
-        with patches.applied(src.tree, chosen, rdir / "patches", checkout=src.checkout) as fd:
+        with patches.applied(
+            src.tree,
+            plan.patches,
+            rdir / "patches",
+            checkout=src.checkout,
+            alternatives=plan.alternatives,
+        ) as done:
+            variant, note = plan.chosen(done.alternative, src.version_str)
+            applied = [*(plan.alternatives[done.alternative] if plan.candidates else []),
+                       *plan.patches]  # fmt: skip
+            if note and not opts.quiet:
+                print(f"[scenario] {scenario.name}: {note} (kernel {src.version_str})",
+                      file=sys.stderr)  # fmt: skip
+            meta.update(
+                variant=variant.versions if variant else None,
+                variant_note=note,
+                variants_tried=[
+                    {"kernel": plan.candidates[i].variant.versions, "error": str(e)[:2000]}
+                    for i, e in done.failures
+                ],
+                patches=[{"path": str(p), "sha256": _sha(p)} for p in applied],
+            )
             result = build_mod.build(
                 target,
                 src,
@@ -282,10 +313,13 @@ def prepare(prep: Prepared) -> Prepared:
                 jobs=opts.jobs,
                 quiet=opts.quiet,
                 requires=requires,
-                hold_fds=(fd,),
+                hold_fds=(done.fd,),
                 keep_in=rdir / "kernel",
                 keep_extra=keep_extra,
             )
+    except patches.NoAlternativeApplies as e:
+        failures = [(plan.candidates[i], err) for i, err in e.failures]
+        raise variants.stale(scenario, src.version_str, src.version, failures) from None
     finally:
         blog = build_mod.build_dir_for(target, src, cache) / "build.log"
         if blog.exists():
@@ -377,11 +411,19 @@ def judge(prep: Prepared, boot: console.BootResult, t_boot: float) -> tuple[Verd
     assert result is not None
     reports = parse(boot.console)
     _symbolize(reports, result.vmlinux, prep.target)
-    write_reports(rdir / "reports.json", reports)
+    seen = known.split(
+        reports,
+        prep.known_issues,
+        target=prep.target.name,
+        scenario=prep.scenario.name,
+        version=prep.source.version if prep.source else (0, 0, 0),
+    )
+    write_reports(rdir / "reports.json", reports, {i: k.id for i, k in seen.items()})
     write_report_text(rdir / "report.txt", reports, boot.console)
     expect = prep.variant.expect if prep.variant and not prep.opts.clean else None
     required = prep.variant.requires_console if prep.variant else ()
-    verdict = decide(boot, reports, prep.scenario, expect, required)
+    verdict = decide(boot, reports, prep.scenario, expect, required, seen)
+    meta.update(known_issues=verdict.known)
     meta.update(
         timings={
             "build": round(result.seconds, 2),

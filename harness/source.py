@@ -54,9 +54,11 @@ class KernelSource:
     # moves a shared worktree to `commit`; run under the tree's exclusive lock (patches.py)
     checkout: Callable[[], None] | None = field(default=None, compare=False, repr=False)
 
+    release: str = ""  # the kernel's own name for itself: 7.5.0-rc1-next-20261130-dirty
+
     @property
     def version_str(self) -> str:
-        return ".".join(str(v) for v in self.version)
+        return self.release or ".".join(str(v) for v in self.version)
 
 
 def parse_version(makefile_text: str, where: str) -> tuple[int, int, int]:
@@ -69,6 +71,29 @@ def parse_version(makefile_text: str, where: str) -> tuple[int, int, int]:
             raise ConfigError(f"{where}: no {key} line: not a kernel tree")
         vals.append(int(m.group(1)))
     return (vals[0], vals[1], vals[2])
+
+
+def parse_release(makefile_text: str, where: str, localversions: list[str] = ()) -> str:
+    """KERNELRELEASE as the kernel computes it, without a .config: VERSION.PATCHLEVEL.
+    SUBLEVEL, EXTRAVERSION (-rc1), then the localversion* files (linux-next ships
+    localversion-next, "-next-20261130"), in name order."""
+    v = parse_version(makefile_text, where)
+    m = re.search(r"^EXTRAVERSION\s*=[ \t]*(\S*)", makefile_text[:2000], re.M)
+    extra = m.group(1) if m else ""
+    return f"{v[0]}.{v[1]}.{v[2]}{extra}" + "".join(x.strip() for x in localversions)
+
+
+def read_release(tree: Path) -> str:
+    """The release string of a checked-out tree (git trees with changes end in -dirty)."""
+    mk = tree / "Makefile"
+    text = mk.read_text(errors="replace")
+    local = [p.read_text(errors="replace") for p in sorted(tree.glob("localversion*"))]
+    release = parse_release(text, str(mk), local)
+    if (tree / ".git").exists() and git(
+        tree, "status", "--porcelain", "--untracked-files=no", check=False
+    ):
+        release += "-dirty"
+    return release
 
 
 def read_version(tree: Path) -> tuple[int, int, int]:
@@ -132,6 +157,7 @@ def _debian_source(name: str, spec_file: Path, cache: Path) -> KernelSource:
         name=name,
         tree=tree,
         version=version,
+        release=read_release(tree),
         kind="debian",
         description=description or f"Debian {package}",
         origin=name,
@@ -222,6 +248,7 @@ def _git_source(path: Path, ref: str | None, cache: Path, origin: str) -> Kernel
         name=name,
         tree=wt,
         version=_version_at(path, commit),
+        release=_release_at(path, commit),
         kind="git",
         description=f"git tree {path} at {ref or 'HEAD'}",
         origin=origin,
@@ -229,6 +256,16 @@ def _git_source(path: Path, ref: str | None, cache: Path, origin: str) -> Kernel
         subject=git(path, "log", "-1", "--format=%s", commit),
         checkout=lambda: checkout_worktree(path, wt, commit),
     )
+
+
+def _release_at(repo: Path, commit: str) -> str:
+    """The release string of a commit, read from git (the worktree may be busy)."""
+    text = git(repo, "show", f"{commit}:Makefile")
+    names = git(repo, "ls-tree", "--name-only", commit, check=False).split()
+    local = [
+        git(repo, "show", f"{commit}:{n}") for n in sorted(names) if n.startswith("localversion")
+    ]
+    return parse_release(text, f"{repo}@{commit[:12]}:Makefile", local)
 
 
 def _version_at(repo: Path, commit: str) -> tuple[int, int, int]:
@@ -242,6 +279,7 @@ def _git_kernel(name: str, tree: Path, commit: str, origin: str, description: st
         name=name,
         tree=tree,
         version=read_version(tree),
+        release=read_release(tree),
         kind="git",
         description=description,
         origin=origin,

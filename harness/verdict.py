@@ -24,6 +24,7 @@ class Verdict:
     summary: str
     details: list[str] = field(default_factory=list)
     canary: dict[str, Any] | None = None
+    known: list[dict[str, str]] = field(default_factory=list)  # known issues seen
 
 
 def expectation_matches(exp: Expectation, report: Any) -> bool:
@@ -46,12 +47,43 @@ def decide(
     scenario: Scenario,
     expect: Expectation | None,
     requires_console: tuple[str, ...] = (),
+    known: dict[int, Any] | None = None,
 ) -> Verdict:
     """The verdict of one boot; see DESIGN.md 'verdict'.
 
     A run that asked for a feature (requires_console) and did not get it tested nothing it
     meant to: an infra error, never a pass or a missed canary, unless a real crash came.
+    Reports that are known issues (`known`: report index -> issue) do not fail the run;
+    they are named in the verdict, which passes when nothing else went wrong.
     """
+    known = known or {}
+    verdict = _decide(
+        boot, [r for i, r in enumerate(reports) if i not in known], reports, scenario, expect,
+        requires_console,
+    )  # fmt: skip
+    seen = {}
+    for i, issue in sorted(known.items()):
+        seen.setdefault(issue.id, {"id": issue.id, "title": reports[i].title, "link": issue.link})
+    verdict.known = list(seen.values())
+    if seen:
+        names = "; ".join(f"{k['id']}: {k['title']}" + (f" ({k['link']})" if k["link"] else "")
+                          for k in verdict.known)  # fmt: skip
+        if verdict.verdict == "pass":
+            verdict.summary = f"pass, with known issue {names}"
+        else:
+            verdict.details.append(f"also known issue {names}")
+    return verdict
+
+
+def _decide(
+    boot: BootResult,
+    counted: list[Any],
+    reports: list[Any],
+    scenario: Scenario,
+    expect: Expectation | None,
+    requires_console: tuple[str, ...],
+) -> Verdict:
+    """decide() on the reports that count (all of them for a canary's expectation)."""
     details = [f"boot ended: {boot.ending} after {boot.seconds:.1f}s"]
     skipped = [s for s in boot.steps if s.rc == 77]
     details += [f"step {s.index} {s.name}: does not apply here (rc 77)" for s in skipped]
@@ -61,7 +93,7 @@ def decide(
         and expect is not None
         and any(expectation_matches(expect, r) for r in reports)
     )
-    if missing and not caught and not (reports and not scenario.canary):
+    if missing and not caught and not (counted and not scenario.canary):
         return Verdict(
             "infra-error",
             EXIT_INFRA,
@@ -71,9 +103,9 @@ def decide(
         )
     if scenario.canary and expect is not None:
         return _canary(boot, reports, expect, details)
-    if reports:
-        first = reports[0]
-        more = f" (+{len(reports) - 1} more)" if len(reports) > 1 else ""
+    if counted:
+        first = counted[0]
+        more = f" (+{len(counted) - 1} more)" if len(counted) > 1 else ""
         return Verdict("fail", EXIT_REGRESSION, f"regression: {first.title}{more}", details)
     if boot.ending == "console-flood":
         return Verdict(

@@ -13,7 +13,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from harness.config import Expectation
-from harness.errors import EXIT_INFRA, EXIT_PASS, EXIT_REGRESSION
+from harness.errors import EXIT_INFRA, EXIT_PASS, EXIT_REGRESSION, EXIT_STALE
 from harness.nightly.model import (
     CAUGHT,
     FAILING,
@@ -22,9 +22,12 @@ from harness.nightly.model import (
     HARNESS,
     IN_TREE,
     KNOWN,
+    KNOWN_GONE,
+    KNOWN_ISSUE,
     NEW,
     PASS,
     SKIPPED,
+    STALE,
     Attempt,
     Cell,
     Classified,
@@ -45,6 +48,8 @@ def outcome(cell: Cell, attempts: list[Attempt]) -> tuple[str, int, str]:
     """
     if not attempts:
         return "harness", -1, "the cell was not run"
+    if attempts[-1].verdict == "stale":  # the tree moved under its patches: needs a port
+        return "stale", len(attempts) - 1, attempts[-1].summary
     if cell.canary:
         return _canary_outcome(attempts)
     last = attempts[-1]
@@ -62,6 +67,8 @@ def outcome(cell: Cell, attempts: list[Attempt]) -> tuple[str, int, str]:
         return "fail", first, f"the retry could not tell: {last.verdict}: {last.summary}"
     if last.verdict == "pass":
         why = "passed on the retry after: " + attempts[0].summary if len(attempts) > 1 else ""
+        if last.known:
+            return "known-issue", len(attempts) - 1, _join(last.summary, why)
         return "pass", len(attempts) - 1, why
     if last.verdict == "not-applicable":
         return "skipped", len(attempts) - 1, last.summary
@@ -114,6 +121,22 @@ def classify(
         if previous is not None and previous.status in FAILING:
             c.status = FIXED
             c.reason = _join(f"failed on {previous.ref}: {previous.title}", why)
+        elif previous is not None and previous.status == KNOWN_ISSUE:
+            c.status = KNOWN_GONE
+            c.reason = _join(
+                f"{previous.title} reproduced here on {previous.ref} and not tonight: fixed? "
+                "(check before taking it off the known-issues list)",
+                why,
+            )
+    elif kind == "known-issue":
+        a = attempts[shown]
+        c.status = KNOWN_ISSUE
+        c.title = "known issue " + ", ".join(k["id"] for k in a.known)
+        c.titles = [k["title"] for k in a.known]
+        c.reason = "; ".join(
+            f"{k['id']}: {k['title']}" + (f" ({k['link']})" if k.get("link") else "")
+            for k in a.known
+        )
     else:
         c.status = {
             "flaky": FLAKY,
@@ -121,6 +144,7 @@ def classify(
             "in-tree": IN_TREE,
             "skipped": SKIPPED,
             "harness": HARNESS,
+            "stale": STALE,
         }[kind]
     return c
 
@@ -134,7 +158,18 @@ def _light(report: dict[str, Any]) -> SimpleNamespace:
     return SimpleNamespace(title=report.get("title", ""), frames=frames)
 
 
-def settle_in_tree(cells: list[Classified], expect: dict[str, Expectation | None]) -> None:
+def _witness(c: Classified, cells: list[Classified], expects: list[Expectation]):
+    """Another (non-canary) cell of c's target whose reports include what c expects."""
+    for other in cells:
+        a = other.final
+        if other.cell.target != c.cell.target or other.cell.canary or a is None:
+            continue
+        if any(expectation_matches(e, _light(r)) for e in expects for r in a.counted):
+            return other
+    return None
+
+
+def settle_in_tree(cells: list[Classified], expect: dict[str, list[Expectation]]) -> None:
     """A canary whose bug is already in the tree proves nothing by itself.
 
     It counts as good only when another scenario on the same target reported what the
@@ -143,22 +178,15 @@ def settle_in_tree(cells: list[Classified], expect: dict[str, Expectation | None
     for c in cells:
         if c.status != IN_TREE:
             continue
-        exp = expect.get(c.cell.scenario)
-        witness = None
-        for other in cells:
-            a = other.final
-            if other.cell.target != c.cell.target or other.cell.canary or a is None:
-                continue
-            if exp is not None and any(expectation_matches(exp, _light(r)) for r in a.reports):
-                witness = other
-                break
+        expects = expect.get(c.cell.scenario) or []
+        witness = _witness(c, cells, expects)
         if witness is not None:
             c.title = witness.title
             c.reason = (
                 f"its patch is already in the tree, and {witness.cell.scenario} reports its bug"
             )
         else:
-            wanted = exp.describe() if exp else "its expected report"
+            wanted = " or ".join(e.describe() for e in expects) or "its expected report"
             c.status = HARNESS
             c.reason = (
                 f"the canary's patch is already in the tree and no other scenario on "
@@ -171,10 +199,29 @@ def counts(cells: list[Classified]) -> Counter:
 
 
 def exit_code(cells: list[Classified], harness_failures: list[str] | None = None) -> int:
-    """3 if the harness failed anywhere (a night it cannot vouch for), 1 for new
-    regressions, else 0."""
-    if harness_failures or any(c.status == HARNESS for c in cells):
-        return EXIT_INFRA
+    """1 for a new regression, whatever else went wrong (a finding is never buried under
+    infrastructure noise; the reports list both); else 3 if the harness failed anywhere (a
+    night it cannot vouch for); else 5 if a canary needs a port; else 0."""
     if any(c.status == NEW for c in cells):
         return EXIT_REGRESSION
+    if harness_failures or any(c.status == HARNESS for c in cells):
+        return EXIT_INFRA
+    if any(c.status == STALE for c in cells):
+        return EXIT_STALE
     return EXIT_PASS
+
+
+def settle_stale(cells: list[Classified], expect: dict[str, list[Expectation]]) -> None:
+    """A stale canary whose bug another scenario reported anyway says so: the bug it
+    models has likely arrived in another form, which that scenario's report shows."""
+    for c in cells:
+        if c.status != STALE or not c.cell.canary:
+            continue
+        other = _witness(c, cells, expect.get(c.cell.scenario) or [])
+        if other is not None and other.final is not None:
+            c.reason = _join(
+                c.reason.splitlines()[0] if c.reason else "",
+                f"{other.cell.scenario} reports exactly its expected title "
+                f"({other.final.title}): the bug it models is likely in the tree, in another "
+                "form",
+            )

@@ -7,9 +7,10 @@ from pathlib import Path
 
 from harness.cliargs import non_negative_int, positive_int
 
-EPILOG = """Exit codes: 0 no new regression and every canary caught, 1 new regression(s),
-3 harness failure (a canary not caught, an infrastructure error, a failed fetch; it wins
-over 1, the reports still list the regressions), 4 usage or config error."""
+EPILOG = """Exit codes: 0 no new regression and every canary caught (known issues
+listed), 1 new regression(s) (whatever else happened: the reports list it all), 3 harness
+failure (a canary not caught, an infrastructure error, a failed fetch), 4 usage or config
+error, 5 a canary needs a port to this kernel (stale), 130 interrupted."""
 
 
 def _names(values: list[str] | None) -> list[str]:
@@ -30,6 +31,7 @@ def cmd_nightly(args: argparse.Namespace) -> int:
             jobs=args.jobs,
             retries=args.retries,
             fetch=not args.no_fetch,
+            remote=args.remote,
             config=Path(args.config) if args.config else None,
             results_root=Path(args.results) if args.results else None,
             boot_timeout=args.timeout,
@@ -67,6 +69,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--retries", type=non_negative_int, help="retries of a failure (default 1: flaky check)"
+    )
+    p.add_argument(
+        "--remote",
+        help="fetch tonight's tags from this remote (a name of the tree's remotes, or a URL "
+        "or path; default: the settings' remote, else origin)",
     )
     p.add_argument("--no-fetch", action="store_true", help="do not fetch; test local refs")
     p.add_argument("--config", help="nightly settings YAML (remote URL, matrix, KCIDB origin)")

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness import patches, source
+from harness import patches, source, variants
 from harness.bisect import BisectOptions, BisectResult, bisect
 from harness.config import Expectation, load_scenario
 from harness.errors import EXIT_INFRA, HarnessError, InfraError
@@ -41,6 +41,7 @@ class NightlyOptions:
     jobs: int | None = None
     retries: int | None = None
     fetch: bool = True
+    remote: str | None = None
     config: Path | None = None
     results_root: Path | None = None
     boot_timeout: int | None = None
@@ -101,13 +102,18 @@ def held_worktree(repo: Path, commit: str, cache: Path) -> Iterator[source.Kerne
 
 
 def expectations(scenarios: list[str], version: tuple[int, int, int]) -> dict:
-    """Each canary's expected report for this kernel version (None when it has no variant)."""
-    out: dict[str, Expectation | None] = {}
+    """Each canary's expected reports for this kernel version: those of its variant
+    candidates (the exact one, then the nearest), since a canary whose patch is in the
+    tree or stale may show any of them; empty when no variant applies at all."""
+    out: dict[str, list[Expectation]] = {}
     for name in scenarios:
         sc = load_scenario(name)
         if sc.canary:
-            variant = sc.variant_for(version)
-            out[name] = variant.expect if variant else None
+            try:
+                cands = variants.candidates(sc, version)
+            except HarnessError:
+                cands = []
+            out[name] = [c.variant.expect for c in cands if c.variant.expect]
     return out
 
 
@@ -125,7 +131,7 @@ def run(
     jobs = opts.jobs or settings.default_jobs()
 
     repo = tree.git_tree(Path(opts.kernel))
-    fetch = tree.update(repo, cfg, opts.fetch)
+    fetch = tree.update(repo, cfg, opts.fetch, remote=opts.remote, quiet=opts.quiet)
     ref = tree.resolve(repo, opts.ref, cfg)
     root = (opts.results_root or results_root()).resolve()
     started = dt.datetime.now(dt.UTC)
@@ -149,15 +155,19 @@ def run(
 
     db = hist.History(root / "nightly.sqlite")
     try:
-        nightly.nightly_id = nid = db.begin(repo, ref.name, ref.commit, folder)
-        attempts, version = _run_matrix(opts, nightly, cells, runner, jobs, retries)
-        nightly.version = ".".join(map(str, version)) if version else ""
+        day = tree.tag_date(repo, ref, cfg.ref_pattern)
+        nightly.nightly_id = nid = db.begin(repo, ref.name, ref.commit, folder, day)
+        attempts, src = _run_matrix(opts, nightly, cells, runner, jobs, retries)
+        version = src.version if src else None
+        nightly.version = src.version_str if src else ""
         classified = [
             cls.classify(c, attempts[c], db.previous(repo, c.target, c.scenario, nid), ref.name)
             for c in cells
         ]
         if version:
-            cls.settle_in_tree(classified, expectations(scenarios, version))
+            expect = expectations(scenarios, version)
+            cls.settle_in_tree(classified, expect)
+            cls.settle_stale(classified, expect)
         db.record(nid, classified)
         if opts.bisect_new:
             for c in classified:
@@ -178,7 +188,7 @@ def _run_matrix(
     runner: matrix.Runner | None,
     jobs: int,
     retries: int,
-) -> tuple[dict[Cell, list[Attempt]], tuple[int, int, int] | None]:
+) -> tuple[dict[Cell, list[Attempt]], source.KernelSource | None]:
     """Check out tonight's commit and run every cell; a checkout failure fails every cell."""
     done = [0]
 
@@ -214,7 +224,7 @@ def _run_matrix(
             if a.commit and a.commit != nightly.commit:
                 a.summary = f"built {a.commit[:12]}, not {nightly.commit[:12]}: the worktree moved"
                 a.verdict, a.exit_code, a.reports = "infra-error", EXIT_INFRA, []
-    return attempts, src.version
+    return attempts, src
 
 
 def bisect_new(
@@ -224,25 +234,21 @@ def bisect_new(
     bisector: Bisector,
     opts: NightlyOptions,
 ) -> Bisection:
-    """Bisect a new regression between the last nightly where the cell passed and tonight."""
+    """Bisect a new regression between the last nightly where the cell passed and tonight.
+
+    On linux-next that nightly's tag is not an ancestor of tonight's (the tree is rebuilt
+    every day): bisect takes their merge base, tests it, and searches from there.
+    """
     assert nightly.nightly_id is not None
-    passes = db.passes(nightly.tree, c.cell.target, c.cell.scenario, nightly.nightly_id)
-    good = next(
-        (
-            (r, h)
-            for r, h in passes
-            if h != nightly.commit and tree.is_ancestor(nightly.tree, h, nightly.commit)
-        ),
-        None,
-    )
+    passes = [
+        (r, h)
+        for r, h in db.passes(nightly.tree, c.cell.target, c.cell.scenario, nightly.nightly_id)
+        if h != nightly.commit and tree.reachable(nightly.tree, h)
+    ]
+    good = passes[0] if passes else None  # the latest pass, ancestor or not
     if good is None:
-        why = (
-            "no earlier nightly where it passed"
-            if not passes
-            else f"the last pass ({passes[0][0]}) is not an ancestor of {nightly.ref} "
-            "(a rebased tree such as linux-next): bisect by hand from their merge base"
-        )
-        return Bisection("", "", nightly.commit, None, None, f"not bisected: {why}")
+        return Bisection("", "", nightly.commit, None, None,
+                         "not bisected: no earlier nightly where it passed")  # fmt: skip
     _say(opts, f"bisecting {c.cell.key} between {good[0]} and {nightly.ref}")
     try:
         res = bisector(

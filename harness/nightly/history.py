@@ -14,7 +14,18 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from harness.nightly.model import FIXED, HARNESS, PASS, SKIPPED, Bisection, Classified, Previous
+from harness.nightly.model import (
+    FIXED,
+    HARNESS,
+    KNOWN_GONE,
+    KNOWN_ISSUE,
+    PASS,
+    SKIPPED,
+    STALE,
+    Bisection,
+    Classified,
+    Previous,
+)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS nightly (
@@ -26,7 +37,8 @@ CREATE TABLE IF NOT EXISTS nightly (
     started TEXT NOT NULL,
     finished TEXT,
     exit_code INTEGER,
-    complete INTEGER NOT NULL DEFAULT 0
+    complete INTEGER NOT NULL DEFAULT 0,
+    tag_date TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS result (
     nightly_id INTEGER NOT NULL REFERENCES nightly(id),
@@ -57,7 +69,8 @@ CREATE TABLE IF NOT EXISTS bisection (
 """
 
 # Statuses that say nothing about the kernel, skipped when looking for "the night before"
-UNINFORMATIVE = (HARNESS, SKIPPED)
+UNINFORMATIVE = (HARNESS, SKIPPED, STALE)
+PASSED = (PASS, FIXED, KNOWN_ISSUE, KNOWN_GONE)  # the kernel passed (known issues aside)
 
 
 def _now() -> str:
@@ -73,14 +86,19 @@ class History:
         self.db = sqlite3.connect(path)
         self.db.row_factory = sqlite3.Row
         self.db.executescript(SCHEMA)
+        cols = {r["name"] for r in self.db.execute("PRAGMA table_info(nightly)")}
+        if "tag_date" not in cols:  # a database from before history was ordered by tag date
+            self.db.execute("ALTER TABLE nightly ADD COLUMN tag_date TEXT NOT NULL DEFAULT ''")
+            self.db.commit()
 
     def close(self) -> None:
         self.db.close()
 
-    def begin(self, tree: Path, ref: str, commit: str, folder: Path) -> int:
+    def begin(self, tree: Path, ref: str, commit: str, folder: Path, tag_date: str = "") -> int:
         cur = self.db.execute(
-            "INSERT INTO nightly (tree, ref, commit_hash, folder, started) VALUES (?,?,?,?,?)",
-            (str(tree), ref, commit, str(folder), _now()),
+            "INSERT INTO nightly (tree, ref, commit_hash, folder, started, tag_date) "
+            "VALUES (?,?,?,?,?,?)",
+            (str(tree), ref, commit, str(folder), _now(), tag_date),
         )
         self.db.commit()
         assert cur.lastrowid is not None
@@ -133,14 +151,23 @@ class History:
         )
         self.db.commit()
 
+    def _earlier(self, before: int) -> tuple[str, tuple]:
+        """SQL for "a nightly before nightly `before`": an earlier tag date, or the same
+        date run earlier (rows from before tag dates have none and count as oldest)."""
+        row = self.db.execute("SELECT tag_date FROM nightly WHERE id = ?", (before,)).fetchone()
+        day = row["tag_date"] if row else ""
+        return "(n.tag_date < ? OR (n.tag_date = ? AND n.id < ?))", (day, day, before)
+
     def previous(self, tree: Path, target: str, scenario: str, before: int) -> Previous | None:
         """The cell's latest informative result in a finished nightly of the same tree."""
+        earlier, args = self._earlier(before)
         row = self.db.execute(
             "SELECT n.id, n.ref, n.commit_hash, r.status, r.title, r.titles, r.since "
             "FROM result r JOIN nightly n ON n.id = r.nightly_id "
-            "WHERE n.tree = ? AND n.complete = 1 AND n.id < ? AND r.target = ? "
-            "AND r.scenario = ? AND r.status NOT IN (?, ?) ORDER BY n.id DESC LIMIT 1",
-            (str(tree), before, target, scenario, *UNINFORMATIVE),
+            f"WHERE n.tree = ? AND n.complete = 1 AND {earlier} AND r.target = ? "
+            "AND r.scenario = ? AND r.status NOT IN (?, ?, ?) "
+            "ORDER BY n.tag_date DESC, n.id DESC LIMIT 1",
+            (str(tree), *args, target, scenario, *UNINFORMATIVE),
         ).fetchone()
         if row is None:
             return None
@@ -156,11 +183,13 @@ class History:
 
     def passes(self, tree: Path, target: str, scenario: str, before: int) -> list[tuple[str, str]]:
         """(ref, commit) of finished nightlies where the cell passed, newest first."""
+        earlier, args = self._earlier(before)
         rows = self.db.execute(
             "SELECT n.ref, n.commit_hash FROM result r JOIN nightly n ON n.id = r.nightly_id "
-            "WHERE n.tree = ? AND n.complete = 1 AND n.id < ? AND r.target = ? "
-            "AND r.scenario = ? AND r.status IN (?, ?) ORDER BY n.id DESC",
-            (str(tree), before, target, scenario, PASS, FIXED),
+            f"WHERE n.tree = ? AND n.complete = 1 AND {earlier} AND r.target = ? "
+            "AND r.scenario = ? AND r.status IN (?, ?, ?, ?) "
+            "ORDER BY n.tag_date DESC, n.id DESC",
+            (str(tree), *args, target, scenario, *PASSED),
         ).fetchall()
         return [(r["ref"], r["commit_hash"]) for r in rows]
 
@@ -169,7 +198,7 @@ class History:
         each with its cells."""
         nights = self.db.execute(
             "SELECT * FROM nightly WHERE tree = ? AND (complete = 1 OR id = ?) "
-            "ORDER BY id DESC LIMIT ?",
+            "ORDER BY tag_date DESC, id DESC LIMIT ?",
             (str(tree), include, limit),
         ).fetchall()
         out = []

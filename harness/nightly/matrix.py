@@ -229,6 +229,8 @@ def read_attempt(result: dict, output: str, returncode: int) -> Attempt:
         boot_seconds=(meta.get("timings") or {}).get("boot", 0.0),
         started=meta.get("started", ""),
         run_id=result.get("run_id", rdir.name),
+        known=list(v.get("known") or []),
+        variant=meta.get("variant") or "",
     )
 
 

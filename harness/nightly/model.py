@@ -21,8 +21,24 @@ CAUGHT = "caught"  # a canary caught as expected: detection works
 IN_TREE = "in-tree"  # a canary whose bug is already in the tree, and another scenario saw it
 SKIPPED = "skipped"  # the scenario does not apply to this target/kernel
 HARNESS = "harness-failure"  # canary missed, infrastructure error: the night cannot be trusted
+STALE = "stale"  # no variant of the scenario applies exactly: it needs a port to this kernel
+KNOWN_ISSUE = "known-issue"  # passed but for a listed known issue (configs/known-issues.yaml)
+KNOWN_GONE = "known-gone"  # ("fixed?") a known issue that reproduced here before did not tonight
 
-STATUSES = (NEW, KNOWN, HARNESS, FLAKY, FIXED, PASS, CAUGHT, IN_TREE, SKIPPED)
+STATUSES = (
+    NEW,
+    KNOWN,
+    HARNESS,
+    STALE,
+    FLAKY,
+    FIXED,
+    KNOWN_GONE,
+    KNOWN_ISSUE,
+    PASS,
+    CAUGHT,
+    IN_TREE,
+    SKIPPED,
+)
 FAILING = (NEW, KNOWN)  # the kernel fails this cell
 
 
@@ -61,16 +77,23 @@ class Attempt:
     started: str = ""
     seconds: float = 0.0  # wall time of the whole run
     run_id: str = ""
+    known: list[dict[str, str]] = field(default_factory=list)  # known issues it showed
+    variant: str = ""  # the scenario variant the run used
+
+    @property
+    def counted(self) -> list[dict[str, Any]]:
+        """The reports that are not known issues."""
+        return [r for r in self.reports if not r.get("known_issue")]
 
     @property
     def titles(self) -> list[str]:
-        return [r.get("title", "") for r in self.reports]
+        return [r.get("title", "") for r in self.counted]
 
     @property
     def title(self) -> str:
         """The report title, or a stand-in for failures without a crash report."""
-        if self.reports:
-            return self.reports[0].get("title", "")
+        if self.counted:
+            return self.counted[0].get("title", "")
         if self.verdict == "build-error":
             return "build error"
         if self.verdict == "fail":

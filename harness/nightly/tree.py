@@ -8,13 +8,16 @@ at HEAD. A tree without any remote is used as it is: offline nightlies work.
 from __future__ import annotations
 
 import re
+import signal
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from harness import source
 from harness.errors import ConfigError
 from harness.nightly.settings import Settings
+from harness.proc import Progress, die_with_parent, kill_group
 
 FETCH_TIMEOUT = 3600
 
@@ -68,27 +71,73 @@ def pick_remote(found: dict[str, str], settings: Settings) -> str | None:
     return sorted(found)[0] if found else None
 
 
-def update(tree: Path, settings: Settings, fetch: bool = True) -> Fetch:
-    """`git fetch --tags` from the tree's remote; a failure is reported, not fatal."""
+def update(
+    tree: Path,
+    settings: Settings,
+    fetch: bool = True,
+    *,
+    remote: str | None = None,
+    quiet: bool = True,
+) -> Fetch:
+    """`git fetch --tags` from a remote (a name, or a URL/path fetched directly), with
+    progress; a failure is reported, not fatal (the local tags are then tested)."""
     found = remotes(tree)
     if not fetch:
         return Fetch("", "", True, "fetch disabled (--no-fetch): testing the local refs")
-    name = pick_remote(found, settings)
-    if name is None:
-        return Fetch("", "", True, "the tree has no remote: testing the local refs (offline)")
+    if remote and remote not in found:
+        by_url = [n for n, u in found.items() if u.rstrip("/") == remote.rstrip("/")]
+        name, url = (by_url[0], remote) if by_url else (remote, remote)
+    else:
+        name = remote or pick_remote(found, settings)
+        if name is None:
+            return Fetch("", "", True, "the tree has no remote: testing the local refs (offline)")
+        url = found[name]
+    cmd = ["git", "-C", str(tree), "fetch", "--progress", "--tags", "--force", name]
+    what = name if name == url else f"{name} ({url})"
+    rc, err = _fetch_with_progress(cmd, f"fetch {name}", quiet)
+    if rc is None:
+        return Fetch(name, url, False, f"git fetch {what} timed out after {FETCH_TIMEOUT} s")
+    if rc:
+        lines = [ln.strip() for ln in err.splitlines() if ln.strip()]
+        first = next((ln for ln in lines if ln.startswith(("fatal:", "error:"))), None)
+        return Fetch(name, url, False, f"git fetch {what} failed: {first or lines[-1:] or '?'}")
+    return Fetch(name, url, True, f"fetched {what}")
+
+
+def _fetch_with_progress(cmd: list[str], label: str, quiet: bool) -> tuple[int | None, str]:
+    """Run git fetch, showing its progress lines (CR-separated) on one status line."""
+    progress = Progress(label, quiet)
+    proc = subprocess.Popen(
+        cmd,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+        preexec_fn=die_with_parent(signal.SIGTERM),
+    )
+    assert proc.stderr is not None
+    t0 = time.monotonic()
+    out = b""
     try:
-        proc = subprocess.run(
-            ["git", "-C", str(tree), "fetch", "--tags", "--quiet", name],
-            capture_output=True,
-            text=True,
-            timeout=FETCH_TIMEOUT,
-        )
-    except subprocess.TimeoutExpired:
-        return Fetch(name, found[name], False, f"git fetch {name} timed out")
-    if proc.returncode:
-        err = proc.stderr.strip().splitlines()[-1:] or ["(no message)"]
-        return Fetch(name, found[name], False, f"git fetch {name} failed: {err[0]}")
-    return Fetch(name, found[name], True, f"fetched {name} ({found[name]})")
+        while True:
+            chunk = proc.stderr.read1(4096) if hasattr(proc.stderr, "read1") else b""
+            if not chunk:
+                break
+            out += chunk
+            last = re.split(rb"[\r\n]+", out.rstrip(b"\r\n"))[-1]
+            progress.update(last.decode(errors="replace").strip())
+            if time.monotonic() - t0 > FETCH_TIMEOUT:
+                kill_group(proc.pid)
+                proc.wait()
+                return None, out.decode(errors="replace")
+        rc = proc.wait()
+    finally:
+        if proc.poll() is None:
+            kill_group(proc.pid)
+            proc.wait()
+    text = out.decode(errors="replace").replace("\r", "\n")
+    progress.done(f"done (exit {rc})")
+    return rc, text
 
 
 def newest_tag(tree: Path, pattern: str) -> str | None:
@@ -122,9 +171,21 @@ def resolve(tree: Path, ref: str | None, settings: Settings) -> Ref:
     )
 
 
-def is_ancestor(tree: Path, older: str, newer: str) -> bool:
-    proc = subprocess.run(
-        ["git", "-C", str(tree), "merge-base", "--is-ancestor", older, newer],
-        capture_output=True,
-    )
-    return proc.returncode == 0
+def reachable(tree: Path, commit: str) -> bool:
+    """The commit is still in the repository (a rebased tag's old commits may be gone)."""
+    return source.git(tree, "cat-file", "-t", commit, check=False) == "commit"
+
+
+def tag_date(tree: Path, ref: Ref, pattern: str) -> str:
+    """The date a nightly is about, YYYYMMDD: the tag's own (next-20261130), else the
+    commit's. History is ordered by it, not by when the nightly ran: re-testing an older
+    tag compares it with the tag before it."""
+    m = re.match(pattern, ref.name)
+    if m and m.groups() and re.fullmatch(r"\d{8}", m.group(1)):
+        return m.group(1)
+    for tag in ref.tags:
+        m = re.match(pattern, tag)
+        if m and m.groups() and re.fullmatch(r"\d{8}", m.group(1)):
+            return m.group(1)
+    day = source.git(tree, "log", "-1", "--format=%cs", ref.commit, check=False)
+    return day.replace("-", "")

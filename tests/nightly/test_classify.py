@@ -106,7 +106,7 @@ def test_canary_statuses_and_exit_codes():
     assert exit_code([boot_pass, ok, skipped, flaky]) == 0
     assert exit_code([new, ok]) == 1
     assert exit_code([boot_pass, missed]) == 3
-    assert exit_code([new, missed]) == 3  # a harness failure wins
+    assert exit_code([new, missed]) == 1  # a finding is never buried under a harness failure
     assert exit_code([boot_pass, ok], ["git fetch linux-next failed"]) == 3
 
 
@@ -120,16 +120,44 @@ def test_canary_in_tree_needs_a_witness():
     boot = classify(BOOT, [attempt("fail", BUG)] * 2, None, "x")
     canary = classify(CANARY, [in_tree], None, "x")
     assert canary.status == IN_TREE
-    settle_in_tree([boot, canary], {CANARY.scenario: exp})
+    settle_in_tree([boot, canary], {CANARY.scenario: [exp]})
     assert canary.status == IN_TREE and "boot reports its bug" in canary.reason
     assert canary.title == BUG
     # no other scenario saw the expected report: detection is unproven
     canary = classify(CANARY, [in_tree], None, "x")
     quiet = classify(BOOT, [attempt("pass")], None, "x")
-    settle_in_tree([quiet, canary], {CANARY.scenario: exp})
+    settle_in_tree([quiet, canary], {CANARY.scenario: [exp]})
     assert canary.status == HARNESS and "unproven" in canary.reason
     # a witness on another target does not count
     canary = classify(CANARY, [in_tree], None, "x")
     other = classify(Cell("arm32-highmem-lpae-ci", "boot"), [attempt("fail", BUG)] * 2, None, "x")
-    settle_in_tree([other, canary], {CANARY.scenario: exp})
+    settle_in_tree([other, canary], {CANARY.scenario: [exp]})
     assert canary.status == HARNESS
+
+
+def test_stale_canary_is_its_own_status_and_never_buries_a_finding():
+    from harness.nightly.classify import settle_stale
+    from harness.nightly.model import STALE
+
+    stale = attempt("stale", summary="canary stale: c needs a port to 7.5 (kernel 7.5.0-rc1)")
+    canary = classify(CANARY, [stale], prev(CAUGHT), "next-20261202")
+    assert canary.status == STALE and "needs a port to 7.5" in canary.reason
+    boot = classify(BOOT, [attempt("fail", BUG), attempt("fail", BUG)], prev(PASS), "n")
+    assert exit_code([boot, canary]) == 1  # the regression is the night's news
+    assert exit_code([classify(BOOT, [attempt("pass")], None, "n"), canary]) == 5
+    settle_stale([boot, canary], {CANARY.scenario: [Expectation(title=BUG)]})
+    assert canary.status == STALE and "boot reports exactly its expected title" in canary.reason
+
+
+def test_known_issue_passes_and_its_absence_is_flagged():
+    from harness.nightly.model import KNOWN_GONE, KNOWN_ISSUE
+
+    warn = attempt("pass", summary="pass, with known issue arm64-racy-af: W")
+    warn.reports = [{"title": "WARNING in x", "known_issue": "arm64-racy-af"}]
+    warn.known = [{"id": "arm64-racy-af", "title": "WARNING in x", "link": "docs/k.md"}]
+    assert warn.titles == [] and warn.title == ""
+    c = classify(BOOT, [warn], prev(PASS), "n2")
+    assert c.status == KNOWN_ISSUE and c.title == "known issue arm64-racy-af"
+    assert "docs/k.md" in c.reason and exit_code([c]) == 0
+    gone = classify(BOOT, [attempt("pass")], prev(KNOWN_ISSUE, c.title), "n3")
+    assert gone.status == KNOWN_GONE and "fixed?" in gone.reason

@@ -49,7 +49,15 @@ def test_fetch_from_the_configured_remote(fake_linux, tmp_path):
     assert f.ok and f.remote == "upstream", f.note
     assert tree.newest_tag(clone, s.ref_pattern) == "next-20260303"
     bad = tree.update(clone, Settings(remote_url="x", remote_name="broken"))
-    assert not bad.ok and "git fetch broken failed" in bad.note
+    assert not bad.ok and "git fetch broken (" in bad.note
+    assert "does not appear to be a git repository" in bad.note
+    # a URL the tree has no remote for is fetched directly
+    other = tmp_path / "clone2"
+    git_env(tmp_path, "clone", "-q", "--no-tags", str(fake_linux), str(other))
+    git_env(other, "remote", "remove", "origin")
+    f = tree.update(other, Settings(), remote=str(fake_linux))
+    assert f.ok and f.url == str(fake_linux), f.note
+    assert tree.newest_tag(other, s.ref_pattern) == "next-20260303"
 
 
 def test_pick_remote_prefers_url_then_name_then_origin():

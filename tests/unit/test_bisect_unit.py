@@ -41,3 +41,47 @@ def test_table_lists_times():
     text = _table([r, s])
     assert "aaaaaaaaaaaa  bad" in text and "812s" in text and "1106" in text
     assert "bbbbbbbbbbbb  skip" in text and "build-error: failed" in text
+
+
+def test_runs_for_a_flaky_bug():
+    from harness.bisect import bisection_confidence, runs_for
+
+    assert runs_for(1.0, 0.95, 4) == 1  # seen every time: deterministic
+    assert runs_for(1.0, 0.95, 4, floor=3) == 3
+    n = runs_for(0.5, 0.95, 4)
+    assert 0.5**n <= 0.05 / 4 < 0.5 ** (n - 1)
+    assert runs_for(0.05, 0.99, 10, cap=20) == 20  # capped
+    assert bisection_confidence(1.0, [1, 1]) == 1.0
+    assert abs(bisection_confidence(0.5, [7, 7]) - (1 - 2 * 0.5**7)) < 1e-9
+
+
+def test_trace_check_names_a_culprit_far_from_the_crash(tmp_path):
+    import subprocess
+
+    from harness.bisect import trace_check
+
+    repo = tmp_path / "r"
+    (repo / "mm").mkdir(parents=True)
+    (repo / "mm" / "mremap.c").write_text("int move_page_tables(void)\n{\n\treturn 0;\n}\n")
+    (repo / "fs").mkdir()
+    (repo / "fs" / "exec.c").write_text("int x;\n")
+    g = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run([*g, "init", "-q"], check=True)
+    subprocess.run([*g, "add", "-A"], check=True)
+    subprocess.run([*g, "commit", "-qm", "base"], check=True)
+    (repo / "fs" / "exec.c").write_text("int x;\nint y;\n")
+    subprocess.run([*g, "commit", "-qam", "far"], check=True)
+    far = subprocess.run([*g, "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    report = {
+        "frames": [
+            {"function": "move_page_tables", "file": "../../../src/debian-6.12/mm/mremap.c"},
+            {"function": "setup_arg_pages.isra.0", "file": None},
+        ]
+    }
+    warning = trace_check(repo, far, report)
+    assert warning.startswith("culprit touches nothing in the trace: verify")
+    assert "fs/exec.c" in warning and "move_page_tables" in warning
+    (repo / "mm" / "mremap.c").write_text("int move_page_tables(void)\n{\n\treturn 1;\n}\n")
+    subprocess.run([*g, "commit", "-qam", "near"], check=True)
+    near = subprocess.run([*g, "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    assert trace_check(repo, near, report) == ""

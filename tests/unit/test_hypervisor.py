@@ -50,8 +50,8 @@ def test_not_applicable_variant_stops_before_patching():
     src = SimpleNamespace(version=(7, 3, 4), version_str="7.3.4")
     with pytest.raises(NotApplicable, match="kernel 7.3.4: nesting lazy MMU sections is legal"):
         run.select_patches(canary, src, ())
-    chosen, variant, _ = run.select_patches(canary, SimpleNamespace(version=(6, 12, 117)), ())
-    assert [p.name for p in chosen] == [
+    plan = run.select_patches(canary, SimpleNamespace(version=(6, 12, 117)), ())
+    assert [p.name for p in plan.alternatives[0]] == [
         "set_ptes-nested-lazy-mmu-6.12.patch",
         "xen-revert-lazy-nesting-6.12.patch",
     ]
@@ -60,13 +60,14 @@ def test_not_applicable_variant_stops_before_patching():
 def test_clean_twin_drops_the_bug_but_keeps_enablers():
     src = SimpleNamespace(version=(7, 3, 4), version_str="7.3.4")
     split = load_scenario("bbml2-lockless-split")
-    chosen, variant, note = run.select_patches(split, src, (), clean=True)
-    assert [p.name for p in chosen] == [
+    plan = run.select_patches(split, src, (), clean=True)
+    assert [p.name for p in plan.alternatives[0]] == [
         "bbml3-allow-qemu-max-7.3.patch",
         "bbml-split-race-hook-7.3.patch",
     ]
+    variant, note = plan.chosen(0, "7.3.4")
     assert variant.requires_console and "clean twin" in note
-    chosen, _, _ = run.select_patches(split, src, ())
-    assert [p.name for p in chosen][-1] == "split-without-lock-7.3.patch"
+    plan = run.select_patches(split, src, ())
+    assert [p.name for p in plan.alternatives[0]][-1] == "split-without-lock-7.3.patch"
     cow = load_scenario("cow-without-bbm")
-    assert run.select_patches(cow, src, (), clean=True)[0] == []
+    assert run.select_patches(cow, src, (), clean=True).alternatives[0] == []

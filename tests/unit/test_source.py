@@ -99,3 +99,27 @@ def test_in_place_shares_the_worktree_build_name(repo, tmp_path):
     other = source.in_place(repo, cache)
     assert other.name.endswith("-inplace") and other.tree == repo.resolve()
     assert other.subject == "mm: second"
+
+
+def test_release_strings_of_linux_next_and_mainline_candidates(tmp_path):
+    from harness.source import parse_release, read_release
+
+    mk = "VERSION = 7\nPATCHLEVEL = 5\nSUBLEVEL = 0\nEXTRAVERSION = -rc1\nNAME = Baby Opossum\n"
+    assert parse_release(mk, "Makefile") == "7.5.0-rc1"
+    assert parse_release(mk, "Makefile", ["-next-20261130\n"]) == "7.5.0-rc1-next-20261130"
+    plain = "VERSION = 6\nPATCHLEVEL = 12\nSUBLEVEL = 117\nEXTRAVERSION =\n"
+    assert parse_release(plain, "Makefile") == "6.12.117"
+    tree = tmp_path / "t"
+    tree.mkdir()
+    (tree / "Makefile").write_text(mk)
+    (tree / "localversion-next").write_text("-next-20261130\n")
+    assert read_release(tree) == "7.5.0-rc1-next-20261130"
+    g = ["git", "-C", str(tree), "-c", "user.name=t", "-c", "user.email=t@t"]
+    import subprocess
+
+    subprocess.run([*g, "init", "-q"], check=True)
+    subprocess.run([*g, "add", "-A"], check=True)
+    subprocess.run([*g, "commit", "-qm", "x"], check=True)
+    assert read_release(tree) == "7.5.0-rc1-next-20261130"
+    (tree / "Makefile").write_text(mk + "# edit\n")
+    assert read_release(tree) == "7.5.0-rc1-next-20261130-dirty"

@@ -18,9 +18,12 @@ from harness.nightly.model import (
     HARNESS,
     IN_TREE,
     KNOWN,
+    KNOWN_GONE,
+    KNOWN_ISSUE,
     NEW,
     PASS,
     SKIPPED,
+    STALE,
     Classified,
     Nightly,
 )
@@ -35,6 +38,9 @@ LABELS = {
     IN_TREE: "in tree",
     SKIPPED: "skipped",
     HARNESS: "HARNESS",
+    STALE: "STALE (needs a port)",
+    KNOWN_ISSUE: "known issue",
+    KNOWN_GONE: "fixed?",
 }
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")

@@ -26,6 +26,9 @@ COLOURS = {
     "caught": "#2e7d32",
     "in-tree": "#80cbc4",
     "skipped": "#bdbdbd",
+    "stale": "#8d6e63",
+    "known-issue": "#a5d6a7",
+    "known-gone": "#64b5f6",
 }
 
 BASE = """<!DOCTYPE html>
@@ -185,6 +188,13 @@ def headline(cells: list[Classified], exit_code: int | None) -> str:
     if canaries:
         ok = sum(c.status in ("caught", "in-tree") for c in canaries)
         words.append(f"canaries {ok}/{len(canaries)}")
+    if n["stale"]:
+        words.append(f"{n['stale']} STALE (needs a port)")
+    if n["known-issue"] or n["fixed?"]:
+        words.append(
+            f"{n['known-issue']} known issue(s)"
+            + (f", {n['fixed?']} fixed?" if n["fixed?"] else "")
+        )
     if n["harness-failure"] or exit_code == 3:
         words.append(f"{n['harness-failure']} HARNESS FAILURE(S)")
     return ", ".join(words)

@@ -19,8 +19,11 @@ from harness.nightly.model import (
     HARNESS,
     IN_TREE,
     KNOWN,
+    KNOWN_GONE,
+    KNOWN_ISSUE,
     NEW,
     SKIPPED,
+    STALE,
     Classified,
     Nightly,
 )
@@ -50,10 +53,17 @@ def case_for(nightly: Nightly, c: Classified) -> TestCase:
         case.add_error_info(message=clean(f"harness failure: {c.reason}"), output=text)
     elif c.status == SKIPPED:
         case.add_skipped_info(message=clean(c.reason))
-    elif c.status in (FLAKY, CAUGHT, IN_TREE, FIXED):
-        note = {FLAKY: "flaky", CAUGHT: "canary caught", IN_TREE: "canary in tree", FIXED: "fixed"}[
-            c.status
-        ]
+    elif c.status == STALE:  # not run: neither a pass nor a failure of the kernel
+        case.add_skipped_info(message=clean(f"STALE (needs a port): {c.reason}"))
+    elif c.status in (FLAKY, CAUGHT, IN_TREE, FIXED, KNOWN_ISSUE, KNOWN_GONE):
+        note = {
+            FLAKY: "flaky",
+            CAUGHT: "canary caught",
+            IN_TREE: "canary in tree",
+            FIXED: "fixed",
+            KNOWN_ISSUE: "known issue",
+            KNOWN_GONE: "known issue gone (fixed?)",
+        }[c.status]
         case.stdout += clean(f"{note}: {c.title or c.reason}\n{c.reason}\n")
     return case
 

@@ -19,7 +19,16 @@ import kcidb_io
 from harness.config import Target, load_target
 from harness.errors import InfraError
 from harness.fsutil import atomic_write_text
-from harness.nightly.model import FLAKY, IN_TREE, KNOWN, NEW, Attempt, Classified, Nightly
+from harness.nightly.model import (
+    FLAKY,
+    IN_TREE,
+    KNOWN,
+    NEW,
+    STALE,
+    Attempt,
+    Classified,
+    Nightly,
+)
 from harness.nightly.reports import clean, page_name, url
 
 TEST_STATUS = {
@@ -55,9 +64,11 @@ def _test_status(c: Classified, a: Attempt) -> str:
     if c.cell.canary:
         if a.verdict == "fail" and (a.canary or {}).get("caught"):
             return "PASS"
-        if c.status == IN_TREE:
+        if c.status in (IN_TREE, STALE):
             return "SKIP"
         return "ERROR" if a.verdict != "not-applicable" else "SKIP"
+    if c.status == STALE:
+        return "SKIP"
     return TEST_STATUS.get(a.verdict, "ERROR")
 
 

@@ -12,7 +12,10 @@ from harness.nightly.model import (
     HARNESS,
     IN_TREE,
     KNOWN,
+    KNOWN_GONE,
+    KNOWN_ISSUE,
     NEW,
+    STALE,
     Classified,
     Nightly,
 )
@@ -63,6 +66,9 @@ def text(nightly: Nightly, cells: list[Classified]) -> str:
         (FIXED, "FIXED", False),
         (KNOWN, "STILL FAILING (known)", False),
         (FLAKY, "FLAKY (failed, then passed on the retry)", True),
+        (STALE, "STALE (a scenario needs a port to this kernel; not a failure)", False),
+        (KNOWN_GONE, "KNOWN ISSUES THAT DID NOT REPRODUCE (fixed?)", False),
+        (KNOWN_ISSUE, "KNOWN ISSUES (listed, not counted)", False),
     ]
     for status, heading, full in sections:
         these = [c for c in cells if c.status == status]
@@ -84,7 +90,9 @@ def text(nightly: Nightly, cells: list[Classified]) -> str:
     if canaries:
         out += ["", "CANARIES"]
         for c in canaries:
-            what = {IN_TREE: "not run", HARNESS: "NOT CAUGHT"}.get(c.status, LABELS[c.status])
+            what = {IN_TREE: "not run", HARNESS: "NOT CAUGHT", STALE: "STALE: needs a port"}.get(
+                c.status, LABELS[c.status]
+            )
             out.append(f"  {c.cell.key}: {what}" + (f": {c.reason}" if c.reason else ""))
     out += ["", "MATRIX", *matrix_table(cells)]
     out += ["", f"reports: {nightly.folder}/index.html (junit.xml, kcidb.json alongside)"]
