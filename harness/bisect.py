@@ -27,6 +27,7 @@ from harness.fsutil import atomic_write_text
 from harness.proc import DIE_WITH_PARENT_ENV, die_with_parent
 from harness.results import results_root
 from harness.run import RunOptions, RunOutcome, execute
+from harness.verdict import Kind
 
 GOOD, BAD, SKIP, ABORT = 0, 1, 125, 255
 # stack hex dumps and per-register notes: true, but not what a reader of the mail needs
@@ -72,12 +73,18 @@ def classify(outcome: RunOutcome, match: re.Pattern[str] | None) -> tuple[int, s
     """Map one run to git's vocabulary: good, bad, skip, or None-like ABORT for infra."""
     v = outcome.verdict
     titles = [r.title for r in outcome.reports]
-    if v.verdict == "pass":
+    if v.verdict == Kind.PASS:
         return GOOD, ""
-    if v.verdict in ("build-error", "not-applicable", "config-error", "stale"):
+    if v.verdict in (
+        Kind.BUILD_ERROR,
+        Kind.NOT_APPLICABLE,
+        Kind.CONFIG_ERROR,
+        Kind.PATCH_ERROR,
+        Kind.STALE,
+    ):
         first = next((d.strip() for d in v.details if d.strip()), "")
         return SKIP, f"{v.verdict}: {v.summary}" + (f" {first}" if first else "")
-    if v.verdict == "fail":
+    if v.verdict == Kind.FAIL:
         if match is None or any(match.search(t) for t in titles):
             return BAD, ""
         if not titles:  # a workload failed without a crash report
@@ -412,12 +419,12 @@ def _revert_check(
         except HarnessError as e:
             return f"the revert check could not run: {e}"
         v = outcome.verdict
-        if v.verdict == "config-error" and "does not apply" in v.summary:
+        if v.verdict == Kind.PATCH_ERROR:
             return "does not revert cleanly on top of the bad commit"
         titles = [r.title for r in outcome.reports]
         if any(match.search(t) for t in titles):
             return "does NOT fix it: the same report comes back"
-        if v.verdict != "pass":
+        if v.verdict != Kind.PASS:
             return f"gives another result: {v.verdict}: {v.summary}"
         passes += 1
     return "fixes/hides this issue" + (f" ({runs} passing boots)" if runs > 1 else "")

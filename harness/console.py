@@ -14,25 +14,10 @@ from pathlib import Path
 
 import pexpect
 
+from harness import markers
 from harness.errors import InfraError
+from harness.markers import StepResult
 from harness.proc import Progress, die_with_parent, kill_group
-
-_START = re.compile(rb"HARNESS: START (\S+)")
-_DONE = re.compile(rb"HARNESS: DONE (\S+) failed=(\d+)")
-_STEP_END = re.compile(r"HARNESS: STEP (\d+)/(\d+) END (.*?) rc=(\d+)")
-_PANIC = re.compile(rb"Kernel panic - not syncing|Hardware Dom0 crashed|---\[ end Kernel panic")
-_PHASES = [
-    (re.compile(rb"Booting Linux|Linux version"), "kernel"),
-    (re.compile(rb"Run /init|Freeing unused kernel"), "init"),
-    (_START, "workload"),
-]
-
-
-@dataclass
-class StepResult:
-    index: int
-    name: str
-    rc: int
 
 
 @dataclass
@@ -52,12 +37,6 @@ class BootResult:
     @property
     def timed_out(self) -> bool:
         return self.ending.startswith("timeout")
-
-
-def parse_steps(text: str) -> list[StepResult]:
-    return [
-        StepResult(int(m.group(1)), m.group(3), int(m.group(4))) for m in _STEP_END.finditer(text)
-    ]
 
 
 HEAD_KEEP = 8 << 20  # the first bytes (the boot and the first reports) stay in memory
@@ -196,17 +175,16 @@ def boot(
                 tail = last + chunk
                 last = tail[-256:]
                 window.add(chunk)
-                for rx, name in _PHASES:
+                for rx, name in markers.PHASES:
                     if rx.search(tail):
                         phase = name
-                if not started and (m := _START.search(tail)) and m.group(1) == nonce.encode():
-                    started = True
-                if not done and (m := _DONE.search(tail)) and m.group(1) == nonce.encode():
-                    done = True
-                    failed = int(m.group(2))
-                    ending = "poweroff"
-                    deadline = time.monotonic() + grace
-                if not ending and _PANIC.search(tail):
+                started = started or markers.started(tail, nonce)
+                if not done:
+                    done, failed = markers.done(tail, nonce)
+                    if done:
+                        ending = "poweroff"
+                        deadline = time.monotonic() + grace
+                if not ending and markers.PANIC.search(tail):
                     ending = "panic"
                     deadline = time.monotonic() + panic_grace
                 progress.update(f"{phase}, {window.total // 1024} KiB of console")
@@ -230,6 +208,6 @@ def boot(
         started=started,
         done=done,
         failed_steps=failed if done else 0,
-        steps=parse_steps(text),
+        steps=markers.steps(text),
         console_bytes=window.total,
     )

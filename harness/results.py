@@ -17,6 +17,7 @@ from junit_xml import TestCase, TestSuite, to_xml_report_string
 
 from harness.config import ROOT
 from harness.fsutil import atomic_write_text
+from harness.verdict import Kind
 
 
 def results_root() -> Path:
@@ -82,11 +83,11 @@ def write_junit(
     case = TestCase(name=scenario, classname=f"harness.{target}", elapsed_sec=seconds)
     text = "\n\n".join(r.text for r in reports) or console_tail
     text = re.sub(r"[\x00-\x08\x0b\x0c\x0e-\x1f]", "", text)
-    if verdict.verdict == "pass":
+    if verdict.verdict == Kind.PASS:
         pass
-    elif verdict.verdict == "fail":
+    elif verdict.verdict == Kind.FAIL:
         case.add_failure_info(message=verdict.summary, output=text)
-    elif verdict.verdict == "not-applicable":
+    elif verdict.verdict == Kind.NOT_APPLICABLE:
         case.add_skipped_info(message=verdict.summary)
     else:
         case.add_error_info(message=f"{verdict.verdict}: {verdict.summary}", output=text)

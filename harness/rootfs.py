@@ -17,12 +17,10 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness import debian
+from harness import debian, markers
 from harness.config import Scenario, Step, Target
 from harness.errors import BuildError, InfraError
 from harness.fsutil import atomic_write_bytes
-
-MARK = "HARNESS:"
 
 
 @dataclass
@@ -137,21 +135,21 @@ def init_script(scenario_name: str, steps: tuple[Step, ...], nonce: str) -> str:
         "mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null",
         "mount -t tmpfs tmpfs /tmp 2>/dev/null",
         f"export HARNESS_NONCE={nonce}",
-        f'echo "{MARK} START {nonce} scenario={scenario_name} kernel=$(uname -r)"',
+        markers.start_line(nonce, scenario_name),
         'grep -E "^(MemTotal|HighTotal|LowTotal)" /proc/meminfo | '
-        f'while read -r l; do echo "{MARK} INFO $l"; done',
+        f"while read -r l; do {markers.info_line('$l')}; done",
         "failed=0",
     ]
     n = len(steps)
     for i, step in enumerate(steps, 1):
-        lines.append(f'echo "{MARK} STEP {i}/{n} BEGIN {step.name}"')
+        lines.append(markers.step_begin(i, n, step.name))
         if step.timeout:
             # busybox's timeout applet kills at once on some kernels: a watchdog subshell
             # kills the step's whole session instead.
             lines += [
                 f"setsid sh -c {shlex.quote(step.run)} </dev/null &",
                 "pid=$!",
-                f'( sleep {step.timeout}; echo "{MARK} STEP {i}/{n} TIMEOUT {step.name}"; '
+                f"( sleep {step.timeout}; {markers.step_timeout(i, n, step.name)}; "
                 "kill -KILL -$pid $pid 2>/dev/null ) &",
                 "wd=$!",
                 "wait $pid",
@@ -160,11 +158,11 @@ def init_script(scenario_name: str, steps: tuple[Step, ...], nonce: str) -> str:
             ]
         else:
             lines += [f"( {step.run} ) </dev/null", "rc=$?"]
-        lines.append(f'echo "{MARK} STEP {i}/{n} END {step.name} rc=$rc"')
+        lines.append(markers.step_end(i, n, step.name))
         if not step.may_fail:
             lines.append('[ "$rc" = 0 ] || [ "$rc" = 77 ] || failed=$((failed+1))')
     lines += [
-        f'echo "{MARK} DONE {nonce} failed=$failed"',
+        markers.done_line(nonce),
         "sync",
         "poweroff -f",
         "while :; do sleep 1000; done",

@@ -41,7 +41,7 @@ from harness.results import (
     write_report_text,
     write_reports,
 )
-from harness.verdict import Verdict, decide
+from harness.verdict import Kind, Verdict, decide
 
 log = logging.getLogger(__name__)
 
@@ -218,22 +218,22 @@ def finish(prep: Prepared, body: Callable[[Prepared], tuple[Verdict, list]]) -> 
         verdict, reports = body(prep)
     except NotApplicable as e:
         verdict = Verdict(
-            "not-applicable",
+            Kind.NOT_APPLICABLE,
             EXIT_USAGE,
             f"scenario {scenario.name} does not apply to target {target.name}: {e}"
             + (f". {scenario.not_applicable_hint}" if scenario.not_applicable_hint else ""),
         )
     except HarnessError as e:
-        kinds = {BuildError: "build-error", InfraError: "infra-error", StaleError: "stale"}
-        kind = kinds.get(type(e), "config-error")
         lines = str(e).splitlines() or [type(e).__name__]
-        verdict = Verdict(kind, e.exit_code, lines[0], lines[1:])
+        verdict = Verdict(_kind_of(e), e.exit_code, lines[0], lines[1:])
+        if isinstance(e, patches.PatchError):
+            verdict.cause = e.reason
     except Exception as e:  # a bug of ours: say so, keep the evidence
         tb_file = rdir / "traceback.txt"
         atomic_write_text(tb_file, traceback.format_exc())
         log.error("harness crashed: %s: %s (traceback in %s)", type(e).__name__, e, tb_file)
         verdict = Verdict(
-            "internal-error",
+            Kind.INTERNAL_ERROR,
             EXIT_INFRA,
             f"the harness crashed: {type(e).__name__}: {e}",
             [f"traceback: {tb_file}"],
@@ -247,6 +247,7 @@ def finish(prep: Prepared, body: Callable[[Prepared], tuple[Verdict, list]]) -> 
                 exit_code=verdict.exit_code,
                 summary=verdict.summary,
                 canary_result=verdict.canary,
+                **({"cause": verdict.cause} if verdict.cause else {}),
             )
         else:
             meta.update(status="incomplete", finished=dt.datetime.now(dt.UTC).isoformat())
@@ -255,6 +256,18 @@ def finish(prep: Prepared, body: Callable[[Prepared], tuple[Verdict, list]]) -> 
     if not (rdir / "junit.xml").exists():
         write_junit(rdir / "junit.xml", target.name, scenario.name, verdict, 0.0, "", reports)
     return RunOutcome(meta.data["run_id"], rdir, verdict, reports, text)
+
+
+def _kind_of(e: HarnessError) -> Kind:
+    for cls, kind in (
+        (patches.PatchError, Kind.PATCH_ERROR),
+        (BuildError, Kind.BUILD_ERROR),
+        (InfraError, Kind.INFRA_ERROR),
+        (StaleError, Kind.STALE),
+    ):
+        if isinstance(e, cls):
+            return kind
+    return Kind.CONFIG_ERROR
 
 
 def execute(opts: RunOptions) -> RunOutcome:

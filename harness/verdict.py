@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from harness.config import Expectation, Scenario
@@ -15,15 +16,31 @@ from harness.console import BootResult
 from harness.errors import EXIT_INFRA, EXIT_PASS, EXIT_REGRESSION
 
 
+class Kind(StrEnum):
+    """What a run came to. Strings in metadata.json, reports and history; compare with
+    these members, never with error text."""
+
+    PASS = "pass"
+    FAIL = "fail"  # a regression (for a canary: caught as expected)
+    BUILD_ERROR = "build-error"
+    INFRA_ERROR = "infra-error"
+    TIMEOUT = "timeout"
+    CANARY_MISSED = "canary-missed"
+    NOT_APPLICABLE = "not-applicable"
+    CONFIG_ERROR = "config-error"
+    PATCH_ERROR = "patch-error"  # a patch did not apply; `cause` says why
+    STALE = "stale"  # no variant applies exactly: a port is needed
+    INTERNAL_ERROR = "internal-error"  # a crash of the harness itself
+
+
 @dataclass
 class Verdict:
-    verdict: (
-        str  # pass | fail | build-error | infra-error | timeout | canary-missed | not-applicable
-    )
+    verdict: Kind
     exit_code: int
     summary: str
     details: list[str] = field(default_factory=list)
     canary: dict[str, Any] | None = None
+    cause: str = ""  # for PATCH_ERROR: patches.ALREADY_APPLIED or patches.DOES_NOT_APPLY
     known: list[dict[str, str]] = field(default_factory=list)  # known issues seen
 
 
@@ -68,7 +85,7 @@ def decide(
     if seen:
         names = "; ".join(f"{k['id']}: {k['title']}" + (f" ({k['link']})" if k["link"] else "")
                           for k in verdict.known)  # fmt: skip
-        if verdict.verdict == "pass":
+        if verdict.verdict == Kind.PASS:
             verdict.summary = f"pass, with known issue {names}"
         else:
             verdict.details.append(f"also known issue {names}")
@@ -95,7 +112,7 @@ def _decide(
     )
     if missing and not caught and not (counted and not scenario.canary):
         return Verdict(
-            "infra-error",
+            Kind.INFRA_ERROR,
             EXIT_INFRA,
             "the run asked for a feature the kernel did not provide: the console never "
             + "; ".join(f"matched /{rx}/" for rx in missing),
@@ -106,10 +123,10 @@ def _decide(
     if counted:
         first = counted[0]
         more = f" (+{len(counted) - 1} more)" if len(counted) > 1 else ""
-        return Verdict("fail", EXIT_REGRESSION, f"regression: {first.title}{more}", details)
+        return Verdict(Kind.FAIL, EXIT_REGRESSION, f"regression: {first.title}{more}", details)
     if boot.ending == "console-flood":
         return Verdict(
-            "infra-error",
+            Kind.INFRA_ERROR,
             EXIT_INFRA,
             f"the guest flooded the console ({boot.console_bytes >> 20} MiB) with no crash "
             "report; it was stopped",
@@ -117,17 +134,17 @@ def _decide(
         )
     if boot.timed_out:
         what = "no console output" if boot.ending == "timeout-silence" else "run too long"
-        return Verdict("timeout", EXIT_INFRA, f"timeout ({what}) with no crash report", details)
+        return Verdict(Kind.TIMEOUT, EXIT_INFRA, f"timeout ({what}) with no crash report", details)
     if not boot.started:
         return Verdict(
-            "infra-error",
+            Kind.INFRA_ERROR,
             EXIT_INFRA,
             "the guest never reached the harness init (no START marker) and no crash was found",
             details,
         )
     if not boot.done:
         return Verdict(
-            "infra-error",
+            Kind.INFRA_ERROR,
             EXIT_INFRA,
             f"the guest stopped before the DONE marker ({boot.ending}) with no crash report",
             details,
@@ -135,10 +152,10 @@ def _decide(
     bad = [s for s in boot.steps if s.rc not in (0, 77)]
     if boot.failed_steps:
         names = ", ".join(f"{s.name} (rc {s.rc})" for s in bad) or f"{boot.failed_steps} step(s)"
-        return Verdict("fail", EXIT_REGRESSION, f"workload failed: {names}", details)
+        return Verdict(Kind.FAIL, EXIT_REGRESSION, f"workload failed: {names}", details)
     if skipped and len(skipped) == len(boot.steps):
-        return Verdict("pass", EXIT_PASS, "pass (no step applied to this kernel)", details)
-    return Verdict("pass", EXIT_PASS, "pass", details)
+        return Verdict(Kind.PASS, EXIT_PASS, "pass (no step applied to this kernel)", details)
+    return Verdict(Kind.PASS, EXIT_PASS, "pass", details)
 
 
 def _canary(
@@ -150,7 +167,7 @@ def _canary(
     if hit is not None:
         info["title"] = hit.title
         return Verdict(
-            "fail",
+            Kind.FAIL,
             EXIT_REGRESSION,
             f"canary caught as expected: {hit.title}",
             details,
@@ -163,4 +180,4 @@ def _canary(
         summary = f"HARNESS FAILURE: canary expected {wanted}; the boot timed out with no report"
     else:
         summary = f"HARNESS FAILURE: canary expected {wanted}; the kernel reported nothing"
-    return Verdict("canary-missed", EXIT_INFRA, summary, details, canary=info)
+    return Verdict(Kind.CANARY_MISSED, EXIT_INFRA, summary, details, canary=info)

@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from harness import qemu
+from harness import markers, qemu
 from harness.config import Target
 from harness.errors import ConfigError
 
@@ -137,22 +137,8 @@ def device(target: Target, accel: str) -> dict[str, Any]:
 
 
 def monitor(scenario: str, nonce: str) -> dict[str, Any]:
-    """A test monitor on the harness markers; each step becomes a LAVA test case.
-
-    The nonce anchors START/DONE to this run (the kernel never prints them). The step
-    pattern waits for the end of line (CR CR LF through the pty) so 'rc=77' is not read
-    as 'rc=7'; only the first digit of a failing rc is kept, so a short fixupdict maps
-    every rc.
-    """
-    fixup = {"0": "pass", "77": "skip", **{str(d): "fail" for d in range(1, 10)}}
-    return {
-        "name": f"harness-{scenario}",
-        "start": f"HARNESS: START {nonce} ",
-        "end": f"HARNESS: DONE {nonce} failed=[0-9]+",
-        "pattern": r"HARNESS: STEP [0-9]+/[0-9]+ END (?P<test_case_id>[^\r\n]+?) "
-        r"rc=(?P<result>0|77|[1-9])[0-9]*\r*\n",
-        "fixupdict": fixup,
-    }
+    """A test monitor on the harness markers (harness.markers owns the protocol)."""
+    return markers.lava_monitor(scenario, nonce)
 
 
 def _minutes(seconds: float) -> int:

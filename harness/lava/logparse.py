@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from harness import console
+from harness import console, markers
 from harness.errors import InfraError
 
 try:
@@ -119,12 +119,10 @@ def boot_result(log: LavaLog, nonce: str, *, timed_out: bool = False) -> console
         what = job.get("error_type", "no result")
         msg = job.get("error_msg") or "; ".join(log.errors[-2:]) or "no console output"
         raise InfraError(f"LAVA job failed before the kernel booted: {what}: {msg}")
-    start = console._START.search(raw)
-    started = bool(start and start.group(1) == nonce.encode())
-    done_m = next((m for m in console._DONE.finditer(raw) if m.group(1) == nonce.encode()), None)
-    if done_m:
+    done, failed = markers.done(raw, nonce)
+    if done:
         ending = "poweroff"
-    elif console._PANIC.search(raw):
+    elif markers.PANIC.search(raw):
         ending = "panic"
     elif timed_out or "timed out" in str(job.get("error_msg", "")):
         ending = "timeout-total"
@@ -135,8 +133,8 @@ def boot_result(log: LavaLog, nonce: str, *, timed_out: bool = False) -> console
         ending=ending,
         seconds=log.seconds,
         exit_status=None,
-        started=started,
-        done=done_m is not None,
-        failed_steps=int(done_m.group(2)) if done_m else 0,
-        steps=console.parse_steps(log.console),
+        started=markers.started(raw, nonce),
+        done=done,
+        failed_steps=failed,
+        steps=markers.steps(log.console),
     )

@@ -34,11 +34,7 @@ from harness.nightly.model import (
     Previous,
 )
 from harness.patches import ALREADY_APPLIED
-from harness.verdict import expectation_matches
-
-
-def _text(a: Attempt) -> str:
-    return "\n".join([a.summary, *a.details])
+from harness.verdict import Kind, expectation_matches
 
 
 def outcome(cell: Cell, attempts: list[Attempt]) -> tuple[str, int, str]:
@@ -48,36 +44,36 @@ def outcome(cell: Cell, attempts: list[Attempt]) -> tuple[str, int, str]:
     """
     if not attempts:
         return "harness", -1, "the cell was not run"
-    if attempts[-1].verdict == "stale":  # the tree moved under its patches: needs a port
+    if attempts[-1].verdict == Kind.STALE:  # the tree moved under its patches: needs a port
         return "stale", len(attempts) - 1, attempts[-1].summary
     if cell.canary:
         return _canary_outcome(attempts)
     last = attempts[-1]
-    failing = [i for i, a in enumerate(attempts) if a.verdict in ("fail", "build-error")]
+    failing = [i for i, a in enumerate(attempts) if a.verdict in (Kind.FAIL, Kind.BUILD_ERROR)]
     if failing:
         first = failing[0]
-        if attempts[first].verdict == "build-error":
+        if attempts[first].verdict == Kind.BUILD_ERROR:
             return "fail", first, attempts[first].summary
         if len(failing) >= 2:
             return "fail", first, "reproduced on the retry"
-        if last.verdict == "pass":
+        if last.verdict == Kind.PASS:
             return "flaky", first, "failed, then passed on the retry"
         if last is attempts[first]:
             return "fail", first, "not retried"
         return "fail", first, f"the retry could not tell: {last.verdict}: {last.summary}"
-    if last.verdict == "pass":
+    if last.verdict == Kind.PASS:
         why = "passed on the retry after: " + attempts[0].summary if len(attempts) > 1 else ""
         if last.known:
             return "known-issue", len(attempts) - 1, _join(last.summary, why)
         return "pass", len(attempts) - 1, why
-    if last.verdict == "not-applicable":
+    if last.verdict == Kind.NOT_APPLICABLE:
         return "skipped", len(attempts) - 1, last.summary
     return "harness", len(attempts) - 1, f"{last.verdict}: {last.summary}"
 
 
 def _canary_outcome(attempts: list[Attempt]) -> tuple[str, int, str]:
     for i, a in enumerate(attempts):
-        if a.verdict == "fail" and (a.canary or {}).get("caught"):
+        if a.verdict == Kind.FAIL and (a.canary or {}).get("caught"):
             if i == 0:
                 return "caught", i, ""
             return (
@@ -86,9 +82,9 @@ def _canary_outcome(attempts: list[Attempt]) -> tuple[str, int, str]:
                 "missed on the first attempt (flaky detection): " + (attempts[0].summary),
             )
     last = attempts[-1]
-    if last.verdict == "config-error" and ALREADY_APPLIED in _text(last):
+    if last.verdict == Kind.PATCH_ERROR and last.cause == ALREADY_APPLIED:
         return "in-tree", len(attempts) - 1, "the canary's patch is already in the tree"
-    if last.verdict == "not-applicable":
+    if last.verdict == Kind.NOT_APPLICABLE:
         return "skipped", len(attempts) - 1, last.summary
     return "harness", len(attempts) - 1, f"{last.verdict}: {last.summary}"
 

@@ -29,6 +29,7 @@ from harness.nightly import matrix, settings, tree
 from harness.nightly.model import NEW, Attempt, Bisection, Cell, Classified, Nightly
 from harness.nightly.reports import html, junit, kcidb, mail
 from harness.results import results_root
+from harness.verdict import Kind
 
 
 @dataclass
@@ -218,7 +219,7 @@ def _run_matrix(
     except HarnessError as e:
         why = f"cannot check out {nightly.ref}: {e}"
         nightly.harness_failures.append(why)
-        return {c: [Attempt("infra-error", EXIT_INFRA, why)] for c in cells}, None
+        return {c: [Attempt(Kind.INFRA_ERROR, EXIT_INFRA, why)] for c in cells}, None
     for runs in attempts.values():
         for a in runs:  # someone moved the worktree under the matrix: not tonight's kernel
             if a.commit and a.commit != nightly.commit:

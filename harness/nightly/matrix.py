@@ -24,6 +24,7 @@ from harness.config import Scenario, load_scenario, load_target
 from harness.errors import EXIT_INFRA
 from harness.nightly.model import Attempt, Cell
 from harness.proc import die_with_parent
+from harness.verdict import Kind
 
 Runner = Callable[[Cell, Path], Attempt]
 Progress = Callable[[Cell, Attempt, int], None]
@@ -49,11 +50,11 @@ def plan(targets: list[str], scenarios: list[str]) -> list[Cell]:
 def needs_retry(cell: Cell, attempts: list[Attempt]) -> bool:
     """Retry a failure until it reproduces once, an infrastructure error until it goes."""
     last = attempts[-1]
-    if last.verdict in ("infra-error", "timeout"):
+    if last.verdict in (Kind.INFRA_ERROR, Kind.TIMEOUT):
         return True
     if cell.canary:
-        return last.verdict == "canary-missed"
-    return last.verdict == "fail" and sum(a.verdict == "fail" for a in attempts) < 2
+        return last.verdict == Kind.CANARY_MISSED
+    return last.verdict == Kind.FAIL and sum(a.verdict == Kind.FAIL for a in attempts) < 2
 
 
 def run_cell(cell: Cell, runner: Runner, root: Path, retries: int) -> list[Attempt]:
@@ -202,12 +203,12 @@ def _stop(proc: subprocess.Popen) -> None:
 def read_attempt(result: dict, output: str, returncode: int) -> Attempt:
     """An Attempt from the worker's verdict and the run's results folder."""
     if "error" in result:
-        kind = result.get("kind", "config-error")
+        kind = Kind(result.get("kind", Kind.CONFIG_ERROR))
         return Attempt(kind, result.get("exit_code", EXIT_INFRA), result["error"])
     if not result.get("verdict"):
         tail = "\n".join(output.strip().splitlines()[-20:])
         return Attempt(
-            "infra-error",
+            Kind.INFRA_ERROR,
             EXIT_INFRA,
             f"the run process died (exit {returncode}) before its verdict",
             tail.splitlines(),
@@ -230,6 +231,7 @@ def read_attempt(result: dict, output: str, returncode: int) -> Attempt:
         started=meta.get("started", ""),
         run_id=result.get("run_id", rdir.name),
         known=list(v.get("known") or []),
+        cause=v.get("cause") or "",
         variant=meta.get("variant") or "",
     )
 

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.verdict import Kind
+
 # What a cell of tonight's matrix is, once judged against the previous nightly.
 PASS = "pass"  # passed, and was not failing before
 NEW = "new"  # a regression not seen in the previous nightly: the thing a lab wants to know
@@ -79,6 +81,7 @@ class Attempt:
     run_id: str = ""
     known: list[dict[str, str]] = field(default_factory=list)  # known issues it showed
     variant: str = ""  # the scenario variant the run used
+    cause: str = ""  # for a patch error: already applied, or does not apply
 
     @property
     def counted(self) -> list[dict[str, Any]]:
@@ -94,9 +97,9 @@ class Attempt:
         """The report title, or a stand-in for failures without a crash report."""
         if self.counted:
             return self.counted[0].get("title", "")
-        if self.verdict == "build-error":
+        if self.verdict == Kind.BUILD_ERROR:
             return "build error"
-        if self.verdict == "fail":
+        if self.verdict == Kind.FAIL:
             return self.summary  # a workload that failed without an oops
         return ""
 

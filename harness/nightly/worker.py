@@ -17,6 +17,7 @@ from pathlib import Path
 from harness.errors import EXIT_INFRA, HarnessError
 from harness.fsutil import atomic_write_text
 from harness.run import RunOptions, execute
+from harness.verdict import Kind
 
 
 def _sigterm(signum, frame):  # noqa: ARG001 - signal handler signature
@@ -50,7 +51,7 @@ def main(argv: list[str]) -> int:
                 {
                     "error": f"the harness crashed: {type(e).__name__}: {e}",
                     "exit_code": EXIT_INFRA,
-                    "kind": "internal-error",
+                    "kind": Kind.INTERNAL_ERROR,
                 }
             ),
         )

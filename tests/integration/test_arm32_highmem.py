@@ -109,7 +109,7 @@ def test_patch_that_does_not_apply(harness, source_612, tmp_path):
     assert r.code == 4
     assert "does not apply" in r.stdout and "mm/memory.c, hunk #1" in r.stdout
     assert (source_612 / "mm/memory.c").read_bytes() == before
-    assert r.meta["verdict"] == "config-error"
+    assert r.meta["verdict"] == "patch-error" and r.meta["cause"] == "does not apply"
 
 
 def test_collapse_does_not_apply_without_thp(harness):

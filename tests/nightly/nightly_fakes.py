@@ -107,7 +107,8 @@ class FakeRunner:
             buggy = "PTE_LOCKPTR_BUG" in (wt / "mm" / "a.c").read_text()
             if cell.canary and buggy:
                 a = attempt(
-                    "config-error",
+                    "patch-error",
+                    cause="already applied",
                     folder=folder,
                     summary="patch x is already applied in t (its reverse applies); the tree "
                     "is unchanged",

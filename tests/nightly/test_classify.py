@@ -52,7 +52,8 @@ def test_canary_outcomes():
     assert (kind, shown) == ("caught", 1) and "flaky detection" in why
     assert outcome(CANARY, [attempt("canary-missed"), attempt("canary-missed")])[0] == "harness"
     in_tree = attempt(
-        "config-error",
+        "patch-error",
+        cause="already applied",
         summary="patch p is already applied in t (its reverse applies)",
         details=[],
     )
@@ -113,7 +114,8 @@ def test_canary_statuses_and_exit_codes():
 def test_canary_in_tree_needs_a_witness():
     exp = Expectation(title=BUG, frames_include=("handle_mm_fault",))
     in_tree = attempt(
-        "config-error",
+        "patch-error",
+        cause="already applied",
         summary="patch is already applied in t (its reverse applies)",
         details=[],
     )

@@ -30,6 +30,7 @@ from harness.nightly.model import (
     Nightly,
 )
 from harness.nightly.reports import clean, page_name, url
+from harness.verdict import Kind
 
 TEST_STATUS = {
     "pass": "PASS",
@@ -37,6 +38,9 @@ TEST_STATUS = {
     "timeout": "ERROR",
     "infra-error": "MISS",
     "config-error": "MISS",
+    "patch-error": "MISS",
+    "stale": "SKIP",
+    "internal-error": "MISS",
     "not-applicable": "SKIP",
     "canary-missed": "ERROR",
 }
@@ -53,20 +57,21 @@ def schema() -> Any:
 
 
 def _build_status(a: Attempt) -> str:
-    if a.verdict == "build-error":
+    if a.verdict == Kind.BUILD_ERROR:
         return "FAIL"
-    if a.verdict in ("pass", "fail", "canary-missed", "timeout") or a.build_seconds:
+    if a.verdict in (Kind.PASS, Kind.FAIL, Kind.CANARY_MISSED, Kind.TIMEOUT) or a.build_seconds:
         return "PASS"
-    return "SKIP" if a.verdict in ("not-applicable", "config-error") else "MISS"
+    skip = (Kind.NOT_APPLICABLE, Kind.CONFIG_ERROR, Kind.PATCH_ERROR, Kind.STALE)
+    return "SKIP" if a.verdict in skip else "MISS"
 
 
 def _test_status(c: Classified, a: Attempt) -> str:
     if c.cell.canary:
-        if a.verdict == "fail" and (a.canary or {}).get("caught"):
+        if a.verdict == Kind.FAIL and (a.canary or {}).get("caught"):
             return "PASS"
         if c.status in (IN_TREE, STALE):
             return "SKIP"
-        return "ERROR" if a.verdict != "not-applicable" else "SKIP"
+        return "ERROR" if a.verdict != Kind.NOT_APPLICABLE else "SKIP"
     if c.status == STALE:
         return "SKIP"
     return TEST_STATUS.get(a.verdict, "ERROR")
@@ -126,7 +131,7 @@ def build(
             if a.results_dir and (a.results_dir / "build.log").exists():
                 b["log_url"] = url(nightly, a.results_dir / "build.log", base_url)
             builds.append(b)
-            if a.verdict == "build-error":
+            if a.verdict == Kind.BUILD_ERROR:
                 continue
             path = (
                 f"harness.canary.{c.cell.scenario}"
@@ -157,7 +162,7 @@ def build(
             excerpt = "\n\n".join(r.get("text", "") for r in a.reports) or a.summary
             test["log_excerpt"] = clean(excerpt)[-16000:]
             tests.append(test)
-            if c.cell.canary or a.verdict != "fail" or c.status not in (NEW, KNOWN, FLAKY):
+            if c.cell.canary or a.verdict != Kind.FAIL or c.status not in (NEW, KNOWN, FLAKY):
                 continue
             title = a.title
             iid = _issue_id(origin, title)
