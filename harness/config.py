@@ -45,7 +45,7 @@ _CONFIG_LINE = re.compile(r"^(CONFIG_[A-Za-z0-9_]+)=(.*)$")
 _NOT_SET = re.compile(r"^# (CONFIG_[A-Za-z0-9_]+) is not set$")
 
 
-class _Reader:
+class Reader:
     """Typed access to one YAML mapping that reports errors as 'file: key: problem'."""
 
     def __init__(self, data: Any, path: Path, prefix: str = "") -> None:
@@ -80,8 +80,8 @@ class _Reader:
                 raise ConfigError(f"{self._where(key)}[{i}]: expected a string, got {item!r}")
         return [str(v) for v in value]
 
-    def sub(self, key: str) -> _Reader:
-        return _Reader(self.get(key, dict, {}), self.path, f"{self.prefix}{key}.")
+    def sub(self, key: str) -> Reader:
+        return Reader(self.get(key, dict, {}), self.path, f"{self.prefix}{key}.")
 
     def finish(self) -> None:
         unknown = sorted(set(self.data) - self.used)
@@ -261,7 +261,7 @@ def load_target(name: str, targets_dir: Path | None = None) -> Target:
     """Load configs/targets/<name>.yaml (following `inherits`) into a Target."""
     data, path = _raw_target(name, targets_dir)
     data.pop("name", None)
-    r = _Reader(data, path)
+    r = Reader(data, path)
     frag_names = r.str_list("fragments") + r.str_list("add_fragments")
     fragments = []
     frag_dirs = search_dirs("configs/fragments", path.parent.parent / "fragments")
@@ -322,14 +322,14 @@ def load_target(name: str, targets_dir: Path | None = None) -> Target:
     return target
 
 
-def _positive(r: _Reader, key: str, default: int) -> int:
+def _positive(r: Reader, key: str, default: int) -> int:
     value = r.get(key, int, default)
     if value <= 0:
         raise ConfigError(f"{r._where(key)}: must be a number of seconds greater than 0")
     return value
 
 
-def _non_negative(r: _Reader, key: str) -> int:
+def _non_negative(r: Reader, key: str) -> int:
     value = r.get(key, int, 0)
     if value < 0:
         raise ConfigError(f"{r._where(key)}: must be 0 (no limit) or a number of seconds")
@@ -358,7 +358,7 @@ def _check_same_kernel(target: Target, targets_dir: Path | None) -> None:
 _HYPERVISOR_KINDS = ("xen",)
 
 
-def _hypervisor(r: _Reader) -> Hypervisor | None:
+def _hypervisor(r: Reader) -> Hypervisor | None:
     if r.data.get("hypervisor") is None:
         r.used.add("hypervisor")
         return None
@@ -382,7 +382,7 @@ def _hypervisor(r: _Reader) -> Hypervisor | None:
     return hv
 
 
-def _lava_board(r: _Reader) -> LavaBoard | None:
+def _lava_board(r: Reader) -> LavaBoard | None:
     if r.data.get("lava") is None:
         r.used.add("lava")
         return None
@@ -525,7 +525,7 @@ def _find_workload(name: str, scenario_dir: Path, where: str) -> Path:
     )
 
 
-def _patch_list(r: _Reader, key: str, scenario_dir: Path) -> tuple[Path, ...]:
+def _patch_list(r: Reader, key: str, scenario_dir: Path) -> tuple[Path, ...]:
     out = []
     dirs = _shared_dirs(scenario_dir, "patches")
     for p in r.str_list(key):
@@ -552,10 +552,10 @@ def load_scenario(name: str, scenarios_dir: Path | None = None) -> Scenario:
     if not path.exists():
         known = ", ".join(list_scenarios(scenarios_dir))
         raise ConfigError(f"unknown scenario {name!r}; known scenarios: {known}")
-    r = _Reader(load_yaml(path), path)
+    r = Reader(load_yaml(path), path)
     steps, workloads = [], []
     for i, raw in enumerate(r.get("steps", list, [])):
-        s = _Reader(raw, path, f"steps[{i}].")
+        s = Reader(raw, path, f"steps[{i}].")
         if "workload" in raw:
             wname = s.get("workload", str)
             workloads.append(_find_workload(wname, sdir, f"{path}: steps[{i}]"))
@@ -576,7 +576,7 @@ def load_scenario(name: str, scenarios_dir: Path | None = None) -> Scenario:
         s.finish()
     variants = []
     for i, raw in enumerate(r.get("variants", list, [])):
-        v = _Reader(raw, path, f"variants[{i}].")
+        v = Reader(raw, path, f"variants[{i}].")
         variants.append(
             Variant(
                 versions=v.get("kernel", str, required=True),
@@ -624,7 +624,7 @@ def load_scenario(name: str, scenarios_dir: Path | None = None) -> Scenario:
     return scenario
 
 
-def _expectation(r: _Reader, key: str) -> Expectation | None:
+def _expectation(r: Reader, key: str) -> Expectation | None:
     if key not in r.data:
         r.used.add(key)
         return None
@@ -645,7 +645,7 @@ def _expectation(r: _Reader, key: str) -> Expectation | None:
     return exp
 
 
-def _regex_list(r: _Reader, key: str) -> tuple[str, ...]:
+def _regex_list(r: Reader, key: str) -> tuple[str, ...]:
     out = r.str_list(key)
     for i, rx in enumerate(out):
         try:
@@ -663,3 +663,6 @@ def list_scenarios(scenarios_dir: Path | None = None) -> list[str]:
     return sorted(
         {p.parent.name for d in _scenario_dirs(scenarios_dir) for p in d.glob("*/scenario.yaml")}
     )
+
+
+_Reader = Reader  # the old name, for code outside the harness that used it

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.config import _Reader, load_yaml, search_dirs, version_in_range
+from harness.config import Reader, load_yaml, search_dirs, version_in_range
 from harness.errors import ConfigError
 from harness.fsutil import check_name
 
@@ -68,9 +68,9 @@ def load(paths: list[Path] | None = None) -> list[KnownIssue]:
     out: dict[str, KnownIssue] = {}
     for path in files() if paths is None else paths:
         data = load_yaml(path) or {}
-        r = _Reader(data, path)
+        r = Reader(data, path)
         for i, raw in enumerate(r.get("issues", list, [])):
-            e = _Reader(raw, path, f"issues[{i}].")
+            e = Reader(raw, path, f"issues[{i}].")
             issue = KnownIssue(
                 id=check_name(f"{path}: issues[{i}].id", e.get("id", str, required=True)),
                 path=path,

@@ -14,11 +14,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness import arches
 from harness import hypervisor as hvmod
 from harness.config import Target
-
-# guest arch (kernel ARCH=) -> the host machine names that can run it under KVM
-_KVM_HOSTS = {"x86": {"x86_64"}, "x86_64": {"x86_64"}, "arm64": {"aarch64"}, "arm": set()}
 
 
 @dataclass(frozen=True)
@@ -59,7 +57,7 @@ def choose_accel(
     if target.qemu.accel != "auto":
         return AccelChoice(target.qemu.accel, f"set by {target.path.name} qemu.accel")
     host = host_machine or platform.machine()
-    if host not in _KVM_HOSTS.get(target.arch, set()):
+    if host not in arches.load().kvm_hosts(target.arch):
         return AccelChoice("tcg", f"guest arch {target.arch} cannot use KVM on a {host} host")
     if not kvm_dev.exists() or not os.access(kvm_dev, os.R_OK | os.W_OK):
         return AccelChoice("tcg", f"{kvm_dev} is missing or not accessible")

@@ -17,7 +17,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness import debian, markers
+from harness import arches, debian, markers
 from harness.config import Scenario, Step, Target
 from harness.errors import BuildError, InfraError
 from harness.fsutil import atomic_write_bytes
@@ -86,12 +86,9 @@ def busybox_for(debian_arch: str, cache: Path) -> Path:
     return binary
 
 
-# ELF e_machine per Debian arch: a guest given another arch's init only says "No working init"
-_ELF_MACHINE = {"amd64": 62, "arm64": 183, "armhf": 40, "armel": 40, "i386": 3}
-
-
 def check_elf_machine(path: Path, debian_arch: str) -> None:
-    want = _ELF_MACHINE.get(debian_arch)
+    # a guest given another arch's init only says "No working init found"
+    want = arches.load().elf_machine(debian_arch)
     head = path.read_bytes()[:20]
     if want is None or head[:4] != b"\x7fELF":
         return

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness import debian, patches
-from harness.config import _Reader, load_yaml, search_dirs
+from harness.config import Reader, load_yaml, search_dirs
 from harness.errors import ConfigError, InfraError
 from harness.fsutil import check_name, make_owned_dir, remove_owned
 from harness.state import ROOT, cache_root
@@ -130,7 +130,7 @@ def resolve(spec: str | None, cache: Path | None = None) -> KernelSource:
 
 
 def _debian_source(name: str, spec_file: Path, cache: Path) -> KernelSource:
-    r = _Reader(load_yaml(spec_file), spec_file)
+    r = Reader(load_yaml(spec_file), spec_file)
     package = r.get("package", str, required=True)
     suites = r.str_list("suites")
     local = r.get("local_tarball", str, "")

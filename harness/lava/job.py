@@ -15,12 +15,11 @@ from typing import Any
 
 import yaml
 
-from harness import markers, qemu
+from harness import arches, markers, qemu
 from harness.config import Target
 from harness.errors import ConfigError
 
 # kernel ARCH= -> LAVA's context arch (which qemu-system-* a lab's qemu template picks)
-LAVA_ARCH = {"arm": "arm", "arm64": "arm64", "x86": "x86_64", "x86_64": "x86_64"}
 _IMAGE_FLAGS = {"-kernel", "-initrd", "-append"}
 DEPLOY_MINUTES = 5
 BOOT_MINUTES = {"qemu": 2}  # a QEMU boot action only starts QEMU; a board boots in u-boot
@@ -50,7 +49,7 @@ class JobSpec:
 
 
 def lava_arch(target: Target) -> str:
-    return LAVA_ARCH.get(target.arch, target.arch)
+    return arches.load().lava_arch(target.arch)
 
 
 def check_supported(target: Target) -> None:
@@ -102,7 +101,9 @@ def device(target: Target, accel: str) -> dict[str, Any]:
     """The fully rendered QEMU device file for lava-run (it renders no templates)."""
     return {
         "device_type": "qemu",
-        "available_architectures": sorted(set(LAVA_ARCH.values()) | {lava_arch(target)}),
+        "available_architectures": sorted(
+            {a.lava_arch for a in arches.load().kernel.values()} | {lava_arch(target)}
+        ),
         "constants": _CONSTANTS,
         "parameters": {},
         "actions": {

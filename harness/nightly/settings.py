@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.config import _Reader, list_scenarios, list_targets, load_yaml
+from harness.config import Reader, list_scenarios, list_targets, load_yaml
 from harness.errors import ConfigError
 
 
@@ -36,7 +36,7 @@ def load(path: Path | None = None) -> Settings:
     """The defaults, overlaid with a lab's file; errors name the file and the key."""
     s = Settings()
     if path is not None:
-        r = _Reader(load_yaml(path) or {}, path)
+        r = Reader(load_yaml(path) or {}, path)
         remote = r.sub("remote")
         s.remote_name = remote.get("name", str, s.remote_name)
         s.remote_url = remote.get("url", str, s.remote_url)
