@@ -13,13 +13,13 @@ import json
 import math
 import os
 import re
-import shlex
 import signal
 import subprocess
 import sys
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+from harness import git as gitmod
 from harness import patches, source
 from harness.config import load_scenario, load_target
 from harness.errors import EXIT_INFRA, ConfigError, HarnessError
@@ -196,25 +196,21 @@ class BisectResult:
     culprit: str | None = None
 
 
-def _git(tree: Path, *args: str, check: bool = True) -> str:
-    return source.git(tree, *args, check=check)
-
-
 def bisect(opts: BisectOptions) -> BisectResult:
     """Drive git bisect in the harness worktree and verify the answer by reverting it."""
     load_target(opts.target)  # a bad name fails here, before it names a folder
     load_scenario(opts.scenario)
     repo = Path(opts.kernel).expanduser().resolve()
-    if _git(repo, "rev-parse", "--git-dir", check=False) == "":
+    if not gitmod.is_repo(repo):
         raise ConfigError(f"--kernel {opts.kernel}: bisect needs a local git tree")
     good = _commit(repo, opts.good, "--good")
     bad = _commit(repo, opts.bad, "--bad")
-    base = _git(repo, "merge-base", good, bad, check=False)
+    base = gitmod.merge_base(repo, good, bad)
     if not base:
         raise ConfigError(f"--good {opts.good} and --bad {opts.bad} share no history")
     if base == bad:
         raise ConfigError(f"--bad {opts.bad} is an ancestor of --good {opts.good}: swap them?")
-    count = int(_git(repo, "rev-list", "--count", f"{base}..{bad}"))
+    count = int(gitmod.run(repo, "rev-list", "--count", f"{base}..{bad}"))
     wt = source.cache_root() / "worktrees" / source.worktree_name(repo)
     # the worktree is ours for the whole bisection; steps (child processes) inherit the lock
     with patches.tree_lock(wt, exclusive=True):
@@ -256,7 +252,7 @@ def _bisect(
     opts: BisectOptions, repo: Path, wt: Path, good: str, bad: str, base: str, count: int
 ) -> BisectResult:
     if wt.exists():  # a bisection left over by a killed run
-        _git(wt, "bisect", "reset", "--quiet", check=False)
+        gitmod.run(wt, "bisect", "reset", "--quiet", check=False)
     source.checkout_worktree(repo, wt, bad)
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     folder = (opts.results_root or results_root()) / f"bisect-{stamp}-{opts.target}"
@@ -302,7 +298,7 @@ def _bisect(
         if base_code == BAD:
             text = (
                 f"bisect stopped: {opts.good} is not an ancestor of {opts.bad}, and their merge "
-                f"base {_oneline(repo, base)} already shows the regression: it did not come "
+                f"base {gitmod.oneline(repo, base)} already shows the regression: it did not come "
                 f"with the commits after the base; bisect the history of {opts.good} instead"
             )
             return _finish(folder, text + "\n" + _table(records), EXIT_INFRA)
@@ -311,7 +307,7 @@ def _bisect(
             text = f"bisect aborted: the merge base {base[:12]} could not be tested ({why})"
             return _finish(folder, text + "\n" + _table(records), EXIT_INFRA)
         source.checkout_worktree(repo, wt, bad)
-    _git(wt, "bisect", "start", bad, base)
+    gitmod.run(wt, "bisect", "start", bad, base)
     cmd = [
         sys.executable, "-m", "harness.cli", "bisect-step", opts.target,
         "--kernel", f"{source.IN_PLACE}{wt}", "--scenario", opts.scenario,
@@ -329,15 +325,15 @@ def _bisect(
             preexec_fn=die_with_parent(signal.SIGTERM),
         )
     run_out = (folder / "bisect-run.log").read_text(errors="replace")
-    atomic_write_text(folder / "bisect.log", _git(wt, "bisect", "log", check=False) + "\n")
-    _git(wt, "bisect", "reset", "--quiet", check=False)
+    atomic_write_text(folder / "bisect.log", gitmod.run(wt, "bisect", "log", check=False) + "\n")
+    gitmod.run(wt, "bisect", "reset", "--quiet", check=False)
     records = read_steps(steps_log)
     m = re.search(r"^([0-9a-f]{40}) is the first bad commit", run_out, re.M)
     if not m:
         if "only 'skip'ped commits left" in run_out:
             cands = re.findall(r"^([0-9a-f]{40})$", run_out, re.M)
             text = "bisect could not decide: only skipped commits left; the first bad commit "
-            text += "is one of:\n" + "\n".join(f"  {_oneline(repo, c)}" for c in cands)
+            text += "is one of:\n" + "\n".join(f"  {gitmod.oneline(repo, c)}" for c in cands)
             return _finish(folder, text + "\n" + _table(records), EXIT_INFRA)
         last = records[-1] if records else None
         why = f"{last.commit[:12]}: {last.note}" if last else run_out.strip().splitlines()[-1:]
@@ -377,14 +373,10 @@ class Plan:
 
 
 def _commit(repo: Path, ref: str, flag: str) -> str:
-    c = _git(repo, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}", check=False)
+    c = gitmod.commit(repo, ref)
     if not c:
         raise ConfigError(f"{flag} {ref}: not a commit in {repo}")
     return c
-
-
-def _oneline(repo: Path, commit: str) -> str:
-    return _git(repo, "log", "-1", '--format=%h ("%s")', commit)
 
 
 def _revert_check(
@@ -400,7 +392,7 @@ def _revert_check(
     """Revert the culprit on top of the bad commit (as an injected patch) and run again
     (`runs` passing boots to say it fixes a flaky bug)."""
     patch = folder / f"revert-{culprit[:12]}.patch"
-    diff = _git(repo, "diff", "--no-renames", "--binary", culprit, f"{culprit}^")
+    diff = gitmod.run(repo, "diff", "--no-renames", "--binary", culprit, f"{culprit}^")
     atomic_write_text(patch, diff + "\n")
     source.checkout_worktree(repo, wt, bad)
     run_opts = RunOptions(
@@ -452,8 +444,8 @@ def trace_check(repo: Path, culprit: str, report: dict) -> str:
     funcs = {re.sub(r"\.(isra|constprop|part|cold)\..*$", "", f.get("function") or "")
              for f in frames} - {""}  # fmt: skip
     files = {re.sub(r"^(\.\./)+(src/[^/]+/)?", "", f.get("file") or "") for f in frames} - {""}
-    changed = _git(repo, "diff", "--name-only", f"{culprit}^", culprit, check=False).split()
-    diff = _git(repo, "diff", f"{culprit}^", culprit, check=False)
+    changed = gitmod.run(repo, "diff", "--name-only", f"{culprit}^", culprit, check=False).split()
+    diff = gitmod.run(repo, "diff", f"{culprit}^", culprit, check=False)
     if not funcs and not files:
         return ""
     if any(any(f.endswith(c) or c.endswith(f) for c in changed) for f in files):
@@ -477,7 +469,7 @@ def _report(
     folder: Path,
     plan: Plan | None = None,
 ) -> str:
-    info = _git(repo, "show", "-s", "--format=%H%n%s%n%an <%ae>%n%ad", culprit).splitlines()
+    info = gitmod.run(repo, "show", "-s", "--format=%H%n%s%n%an <%ae>%n%ad", culprit).splitlines()
     subject, author, date = info[1], info[2], info[3]
     bad_rec = next((r for r in records if r.commit == culprit and r.code == BAD), None)
     bad_rec = bad_rec or next((r for r in records if r.code == BAD), None)
@@ -552,10 +544,7 @@ def _mail(
         ln for ln in raw.strip().splitlines() if not _MAIL_NOISE.match(ln)
     ).splitlines()[:50]
     excerpt = "\n".join(excerpt)
-    reproduce = shlex.join(
-        ["harness", "run", opts.target, "--scenario", opts.scenario, "--kernel",
-         f"{opts.kernel}@{opts.bad}"]
-    )  # fmt: skip
+    reproduce = RunOptions(opts.target, opts.scenario, kernel=f"{opts.kernel}@{opts.bad}").command()
     verdict = {
         "fixes/hides this issue": f'Reverting "{subject}" on top of {opts.bad} fixes/hides '
         "this issue.",

@@ -17,6 +17,7 @@ from harness.cliargs import (
     BISECT_ABORT,
     EXIT_INTERRUPTED,
     Parser,
+    add_run_arguments,
     non_negative_int,
     positive_int,
     probability,
@@ -194,24 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Exit codes: 0 pass, 1 regression found, 2 build error, "
         "3 infra error or timeout (or a canary not caught), 4 usage or config error.",
     )
-    r.add_argument("target", help="a target from configs/targets (see `harness list`)")
-    r.add_argument("--scenario", "-s", default="boot", help="scenario folder name (default: boot)")
-    r.add_argument(
-        "--kernel",
-        "-k",
-        help="debian-6.12 (default), debian-7.3, or PATH[@REF] of a local git tree",
-    )
-    r.add_argument("--patch", action="append", metavar="FILE", help="inject a patch (repeatable)")
-    r.add_argument("--accel", choices=["auto", "kvm", "tcg"], help="force the QEMU accelerator")
-    r.add_argument("--jobs", "-j", type=positive_int, help="make -j (default: all CPUs)")
-    r.add_argument("--timeout", type=positive_int, help="total boot timeout in seconds")
-    r.add_argument("--results", help="results root (default: results/)")
-    r.add_argument("--quiet", "-q", action="store_true", help="no progress output")
-    r.add_argument(
-        "--clean",
-        action="store_true",
-        help="a canary's clean twin: the same steps without its bug patches (must pass)",
-    )
+    add_run_arguments(r)
     r.set_defaults(func=cmd_run)
 
     b = sub.add_parser(

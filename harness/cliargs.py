@@ -57,3 +57,36 @@ def probability(text: str) -> float:
     if value >= 1:
         raise argparse.ArgumentTypeError(f"{text} must be below 1 (a probability)")
     return value
+
+
+def add_run_arguments(p: argparse.ArgumentParser, *, lava: bool = False) -> None:
+    """The flags of one run, shared by `harness run` and `harness lava job|run|submit`."""
+    p.add_argument("target", help="a target (see `harness list`), e.g. arm32-highmem-ci")
+    p.add_argument("--scenario", "-s", default="boot", help="a scenario (default: boot)")
+    p.add_argument(
+        "--kernel",
+        "-k",
+        help="a kernel spec (debian-6.12, the default; `harness list` shows them) or "
+        "PATH[@REF] of a local git tree",
+    )
+    p.add_argument("--patch", action="append", metavar="FILE", help="inject a patch (repeatable)")
+    p.add_argument(
+        "--accel",
+        choices=["auto", "kvm", "tcg"],
+        help="QEMU accelerator (default auto: KVM only with hardware virtualisation)"
+        + (", written to device.yaml" if lava else ""),
+    )
+    p.add_argument("--jobs", "-j", type=positive_int, help="make -j (default: all CPUs)")
+    p.add_argument(
+        "--timeout",
+        type=positive_int,
+        help="total boot timeout in seconds (default: the target's boot_timeout)"
+        + (", the LAVA job's test timeout" if lava else ""),
+    )
+    p.add_argument("--results", help="results root (default: $HARNESS_RESULTS or results/)")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress output")
+    p.add_argument(
+        "--clean",
+        action="store_true",
+        help="a canary's clean twin: the same steps without its bug patches (must pass)",
+    )

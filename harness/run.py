@@ -59,6 +59,24 @@ class RunOptions:
     boot_timeout: int | None = None
     clean: bool = False  # a canary's clean twin: its steps and cmdline without its patches
 
+    def argv(self, *verb: str) -> list[str]:
+        """The harness command line that repeats this run (it never carries a secret)."""
+        out = ["harness", *(verb or ("run",)), self.target, "--scenario", self.scenario]
+        if self.kernel:
+            out += ["--kernel", self.kernel]
+        for p in self.patches:
+            out += ["--patch", str(p)]
+        if self.accel and self.accel != "auto":
+            out += ["--accel", self.accel]
+        if self.boot_timeout:
+            out += ["--timeout", str(self.boot_timeout)]
+        if self.clean:
+            out.append("--clean")
+        return out
+
+    def command(self, *verb: str) -> str:
+        return shlex.join(self.argv(*verb))
+
     @classmethod
     def from_args(cls, args: Any) -> RunOptions:
         """From the flags `harness run` and `harness lava run|job|submit` share."""
@@ -87,17 +105,6 @@ class RunOutcome:
 
 def _sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def _argv_string(opts: RunOptions) -> str:
-    parts = ["harness", "run", opts.target, "--scenario", opts.scenario]
-    if opts.kernel:
-        parts += ["--kernel", opts.kernel]
-    for p in opts.patches:
-        parts += ["--patch", str(p)]
-    if opts.clean:
-        parts.append("--clean")
-    return shlex.join(parts)
 
 
 @dataclass
@@ -179,7 +186,7 @@ def start(opts: RunOptions) -> Prepared:
             "target": target.name,
             "scenario": scenario.name,
             "canary": scenario.canary,
-            "command": _argv_string(opts),
+            "command": opts.command(),
             "started": dt.datetime.now(dt.UTC).isoformat(),
             "host": {
                 "machine": platform.machine(),

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness import debian, patches
+from harness import git as gitmod
 from harness.config import Reader, load_yaml, search_dirs
 from harness.errors import ConfigError, InfraError
 from harness.fsutil import check_name, make_owned_dir, remove_owned
@@ -224,22 +225,15 @@ def _verify_old_tree(tree: Path, tarball: Path, cache: Path) -> None:
         remove_owned(fresh, cache)
 
 
-def git(tree: Path, *args: str, check: bool = True) -> str:
-    """Run git in tree and return stdout; errors name the command."""
-    proc = subprocess.run(["git", "-C", str(tree), *args], capture_output=True, text=True)
-    if check and proc.returncode:
-        raise InfraError(f"git -C {tree} {' '.join(args)} failed: {proc.stderr.strip()}")
-    return proc.stdout.strip()
+git = gitmod.run  # the name callers knew
 
 
 def _git_source(path: Path, ref: str | None, cache: Path, origin: str) -> KernelSource:
-    if git(path, "rev-parse", "--git-dir", check=False) == "":
+    if not gitmod.is_repo(path):
         raise ConfigError(
             f"--kernel {path}: not a git tree (a local tree must be a git repository)"
         )
-    commit = git(
-        path, "rev-parse", "--verify", "--quiet", f"{ref or 'HEAD'}^{{commit}}", check=False
-    )
+    commit = gitmod.commit(path, ref or "HEAD")
     if not commit:
         raise ConfigError(f"--kernel {origin}: {ref or 'HEAD'!r} is not a commit in {path}")
     name = worktree_name(path)
@@ -253,7 +247,7 @@ def _git_source(path: Path, ref: str | None, cache: Path, origin: str) -> Kernel
         description=f"git tree {path} at {ref or 'HEAD'}",
         origin=origin,
         commit=commit,
-        subject=git(path, "log", "-1", "--format=%s", commit),
+        subject=gitmod.subject(path, commit),
         checkout=lambda: checkout_worktree(path, wt, commit),
     )
 
@@ -284,7 +278,7 @@ def _git_kernel(name: str, tree: Path, commit: str, origin: str, description: st
         description=description,
         origin=origin,
         commit=commit,
-        subject=git(tree, "log", "-1", "--format=%s", commit),
+        subject=gitmod.subject(tree, commit),
     )
 
 
@@ -300,7 +294,7 @@ def in_place(path: Path, cache: Path) -> KernelSource:
     that `harness run --kernel REPO` uses; any other tree gets a name of its own.
     """
     path = path.expanduser().resolve()
-    if git(path, "rev-parse", "--git-dir", check=False) == "":
+    if not gitmod.is_repo(path):
         raise ConfigError(f"--kernel {IN_PLACE}{path}: not a git tree")
     if path.parent == (cache / "worktrees").resolve():
         name = path.name

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from harness.cliargs import positive_float, positive_int
+from harness.cliargs import add_run_arguments, positive_float
 from harness.errors import ConfigError
 from harness.run import RunOptions
 
@@ -19,22 +19,10 @@ _EXIT_HELP = (
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("target", help="a target from configs/targets (see `harness list`)")
-    p.add_argument("--scenario", "-s", default="boot", help="scenario folder name (default: boot)")
-    p.add_argument("--kernel", "-k", help="debian-6.12 (default), debian-7.3, or PATH[@REF]")
-    p.add_argument("--patch", action="append", metavar="FILE", help="inject a patch (repeatable)")
-    p.add_argument(
-        "--accel", choices=["auto", "kvm", "tcg"], help="QEMU accelerator in device.yaml"
-    )
-    p.add_argument("--jobs", "-j", type=positive_int, help="make -j (default: all CPUs)")
-    p.add_argument(
-        "--timeout", type=positive_int, help="boot timeout in seconds (the job's test timeout)"
-    )
-    p.add_argument("--results", help="results root (default: results/)")
+    add_run_arguments(p, lava=True)
     p.add_argument(
         "--out", type=Path, help="where job.yaml and artifacts/ go (default: <run>/lava)"
     )
-    p.add_argument("--quiet", "-q", action="store_true", help="no progress output")
 
 
 def register(subparsers: Any) -> None:
@@ -77,12 +65,10 @@ def options(args: argparse.Namespace) -> RunOptions:
 
 def argv_of(args: argparse.Namespace) -> list[str]:
     """The command line for metadata.json: never the token."""
-    out = [args.lava_command, args.target, "--scenario", args.scenario]
-    for flag in ("kernel", "accel", "timeout", "server", "artifact_url"):
+    out = options(args).argv("lava", args.lava_command)
+    for flag in ("server", "artifact_url"):
         if getattr(args, flag, None):
             out += [f"--{flag.replace('_', '-')}", str(getattr(args, flag))]
-    for p in args.patch or ():
-        out += ["--patch", p]
     return out
 
 

@@ -28,7 +28,7 @@ WALL_MARGIN = 60  # seconds past the job's own timeout before lava-run is stoppe
 
 def start(opts: run.RunOptions, argv: list[str]) -> run.Prepared:
     prep = run.start(opts)
-    prep.meta.update(command=shlex.join(["harness", "lava", *argv]))
+    prep.meta.update(command=shlex.join(argv))
     return prep
 
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness import git as gitmod
 from harness import patches, source, variants
 from harness.bisect import BisectOptions, BisectResult, bisect
 from harness.config import Expectation, load_scenario
@@ -244,7 +245,7 @@ def bisect_new(
     passes = [
         (r, h)
         for r, h in db.passes(nightly.tree, c.cell.target, c.cell.scenario, nightly.nightly_id)
-        if h != nightly.commit and tree.reachable(nightly.tree, h)
+        if h != nightly.commit and gitmod.exists(nightly.tree, h)
     ]
     good = passes[0] if passes else None  # the latest pass, ancestor or not
     if good is None:

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness import source
+from harness import git as gitmod
 from harness.errors import ConfigError
 from harness.nightly.settings import Settings
 from harness.proc import Progress, die_with_parent, kill_group
@@ -44,14 +44,14 @@ class Ref:
 def git_tree(path: Path) -> Path:
     """The tree as an absolute path, or a usage error if it is not a git repository."""
     tree = path.expanduser().resolve()
-    if not tree.is_dir() or source.git(tree, "rev-parse", "--git-dir", check=False) == "":
+    if not gitmod.is_repo(tree):
         raise ConfigError(f"--kernel {path}: not a git tree (nightly needs a local git tree)")
     return tree
 
 
 def remotes(tree: Path) -> dict[str, str]:
     """Remote name -> fetch URL."""
-    out = source.git(tree, "remote", "-v", check=False)
+    out = gitmod.run(tree, "remote", "-v", check=False)
     found: dict[str, str] = {}
     for line in out.splitlines():
         parts = line.split()
@@ -144,7 +144,7 @@ def newest_tag(tree: Path, pattern: str) -> str | None:
     """The tag matching pattern with the greatest first group (the date), else by name."""
     rx = re.compile(pattern)
     best: tuple[str, str] | None = None
-    for tag in source.git(tree, "tag", "--list", check=False).splitlines():
+    for tag in gitmod.run(tree, "tag", "--list", check=False).splitlines():
         m = rx.match(tag)
         if m:
             key = m.group(1) if m.groups() else tag
@@ -156,24 +156,19 @@ def newest_tag(tree: Path, pattern: str) -> str | None:
 def resolve(tree: Path, ref: str | None, settings: Settings) -> Ref:
     """Tonight's ref: the one asked for, else the newest next- tag, else HEAD."""
     name = ref or newest_tag(tree, settings.ref_pattern) or "HEAD"
-    commit = source.git(tree, "rev-parse", "--verify", "--quiet", f"{name}^{{commit}}", check=False)
+    commit = gitmod.commit(tree, name)
     if not commit:
         raise ConfigError(f"--ref {name}: not a commit in {tree}")
-    describe = source.git(tree, "describe", "--tags", "--always", commit, check=False)
+    describe = gitmod.run(tree, "describe", "--tags", "--always", commit, check=False)
     if name == "HEAD":
         name = describe or commit[:12]
     return Ref(
         name=name,
         commit=commit,
         describe=describe,
-        subject=source.git(tree, "log", "-1", "--format=%s", commit, check=False),
-        tags=source.git(tree, "tag", "--points-at", commit, check=False).split(),
+        subject=gitmod.subject(tree, commit),
+        tags=gitmod.run(tree, "tag", "--points-at", commit, check=False).split(),
     )
-
-
-def reachable(tree: Path, commit: str) -> bool:
-    """The commit is still in the repository (a rebased tag's old commits may be gone)."""
-    return source.git(tree, "cat-file", "-t", commit, check=False) == "commit"
 
 
 def tag_date(tree: Path, ref: Ref, pattern: str) -> str:
@@ -187,5 +182,5 @@ def tag_date(tree: Path, ref: Ref, pattern: str) -> str:
         m = re.match(pattern, tag)
         if m and m.groups() and re.fullmatch(r"\d{8}", m.group(1)):
             return m.group(1)
-    day = source.git(tree, "log", "-1", "--format=%cs", ref.commit, check=False)
+    day = gitmod.run(tree, "log", "-1", "--format=%cs", ref.commit, check=False)
     return day.replace("-", "")

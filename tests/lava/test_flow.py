@@ -77,7 +77,7 @@ def _opts(tmp: Path, scenario: str = "boot") -> RunOptions:
 
 def test_lava_run_clean_boot_has_the_shape_of_harness_run(fake_build, fake_lava_run):
     fake_lava_run(CLEAN_LOG, "185739")
-    out = flow.run_local(_opts(fake_build), ["run", "arm32-highmem-ci"])
+    out = flow.run_local(_opts(fake_build), ["harness", "lava", "run", "arm32-highmem-ci"])
     assert out.verdict.verdict == "pass" and out.verdict.exit_code == 0
     rdir = out.results_dir
     for name in ("console.log", "reports.json", "junit.xml", "metadata.json", "summary.txt"):

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import re
-import shlex
 from pathlib import Path
 
 from harness.nightly.model import (
@@ -79,17 +78,10 @@ def failure_text(c: Classified, limit: int = 16000) -> str:
 
 
 def reproducer(nightly: Nightly, c: Classified) -> str:
-    return shlex.join(
-        [
-            "harness",
-            "run",
-            c.cell.target,
-            "--scenario",
-            c.cell.scenario,
-            "--kernel",
-            f"{nightly.tree}@{nightly.commit}",
-        ]
-    )
+    from harness.run import RunOptions
+
+    kernel = f"{nightly.tree}@{nightly.commit}"
+    return RunOptions(c.cell.target, c.cell.scenario, kernel=kernel).command()
 
 
 def page_name(c: Classified) -> str:
