@@ -113,11 +113,10 @@ def step(opts: StepOptions) -> int:
     while record.runs < max(1, opts.runs):
         outcome = execute(run_opts)
         record.results.append(str(outcome.results_dir))
-        meta = json.loads((outcome.results_dir / "metadata.json").read_text())
-        if record.runs == 0 or meta.get("build", {}).get("steps", 0):
-            record.build_seconds += meta.get("build", {}).get("seconds", 0.0)
-            record.build_steps += meta.get("build", {}).get("steps", 0)
-        record.boot_seconds += meta.get("timings", {}).get("boot", 0.0)
+        if record.runs == 0 or outcome.build_steps:
+            record.build_seconds += round(outcome.build_seconds, 1)
+            record.build_steps += outcome.build_steps
+        record.boot_seconds += round(outcome.boot_seconds, 2)
         code, note = classify(outcome, match)
         record.verdict = outcome.verdict.verdict
         record.title = outcome.reports[0].title if outcome.reports else ""

@@ -45,6 +45,11 @@ class Metadata:
         self.data.update(fields)
         self.save()
 
+    def merge(self, section: str, **fields: Any) -> None:
+        """Add fields to a section (a dict) of the metadata, keeping what it had."""
+        self.data[section] = {**(self.data.get(section) or {}), **fields}
+        self.save()
+
     def save(self) -> None:
         atomic_write_text(self.path, json.dumps(self.data, indent=2, default=str) + "\n")
 
@@ -62,7 +67,7 @@ def write_reports(path: Path, reports: list[Any], known: dict[int, str] | None =
 
 def write_report_text(path: Path, reports: list[Any], console: str) -> None:
     """report.txt: each report's header and trace, then its raw lines, ready to quote in a mail."""
-    from harness.oops.cmd import render
+    from harness.oops.render import render
 
     parts = []
     for i, rep in enumerate(reports, 1):

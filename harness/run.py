@@ -101,6 +101,9 @@ class RunOutcome:
     verdict: Verdict
     reports: list
     summary: str
+    build_seconds: float = 0.0
+    build_steps: int = 0
+    boot_seconds: float = 0.0
 
 
 def _sha(path: Path) -> str:
@@ -170,6 +173,9 @@ class Prepared:
     nonce: str = ""
     argv: list[str] = field(default_factory=list)
     known_issues: list[known.KnownIssue] = field(default_factory=list)
+    boot_timeout: int = 0
+    accel: str = ""
+    boot_seconds: float = 0.0
 
 
 def start(opts: RunOptions) -> Prepared:
@@ -258,11 +264,20 @@ def finish(prep: Prepared, body: Callable[[Prepared], tuple[Verdict, list]]) -> 
             )
         else:
             meta.update(status="incomplete", finished=dt.datetime.now(dt.UTC).isoformat())
-    text = summary_text(meta.data, verdict, reports)
+    text = summary_text(meta.data, verdict, reports)  # the record, rendered
     atomic_write_text(rdir / "summary.txt", text)
     if not (rdir / "junit.xml").exists():
         write_junit(rdir / "junit.xml", target.name, scenario.name, verdict, 0.0, "", reports)
-    return RunOutcome(meta.data["run_id"], rdir, verdict, reports, text)
+    return RunOutcome(
+        rdir.name,
+        rdir,
+        verdict,
+        reports,
+        text,
+        build_seconds=prep.build.seconds if prep.build else 0.0,
+        build_steps=prep.build.steps if prep.build else 0,
+        boot_seconds=prep.boot_seconds,
+    )
 
 
 def _kind_of(e: HarnessError) -> Kind:
@@ -372,13 +387,15 @@ def prepare(prep: Prepared) -> Prepared:
             "sha256": _sha(hv_image),
             "cmdline": target.hypervisor.cmdline,
         }
+    prep.boot_timeout = opts.boot_timeout or target.boot_timeout
+    prep.accel = accel.accel
     meta.update(
         boot=boot_meta,
-        boot_timeout=opts.boot_timeout or target.boot_timeout,
+        boot_timeout=prep.boot_timeout,
         reproducer={
             "build": result.commands,
             "boot": qemu.shell_line(argv),
-            "harness": meta.data["command"],
+            "harness": opts.command(),
         },
     )
     prep.source, prep.variant, prep.build = src, variant, result
@@ -418,7 +435,7 @@ def boot_and_judge(prep: Prepared) -> tuple[Verdict, list]:
         prep.argv,
         prep.rdir / "console.log",
         prep.nonce,
-        total_timeout=prep.meta.data["boot_timeout"],
+        total_timeout=prep.boot_timeout,
         silence_timeout=prep.target.silence_timeout,
         quiet=prep.opts.quiet,
     )
@@ -450,15 +467,16 @@ def judge(prep: Prepared, boot: console.BootResult, t_boot: float) -> tuple[Verd
             "boot": round(boot.seconds, 2),
             "boot_to_verdict": round(time.monotonic() - t_boot, 2),
         },
-        boot={
-            **meta.data["boot"],
-            "seconds": round(boot.seconds, 1),
-            "ending": boot.ending,
-            "exit_status": boot.exit_status,
-            "started": boot.started,
-            "done": boot.done,
-            "steps": [s.__dict__ for s in boot.steps],
-        },
+    )
+    prep.boot_seconds = boot.seconds
+    meta.merge(
+        "boot",
+        seconds=round(boot.seconds, 1),
+        ending=boot.ending,
+        exit_status=boot.exit_status,
+        started=boot.started,
+        done=boot.done,
+        steps=[s.__dict__ for s in boot.steps],
     )
     write_junit(
         rdir / "junit.xml",

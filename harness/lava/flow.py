@@ -51,13 +51,13 @@ def judge_log(
     """Console out of the LAVA log, then the same judge as a local boot."""
     log = logparse.parse_log(text)
     atomic_write_text(prep.rdir / "console.log", log.console)
-    lava = dict(prep.meta.data.get("lava", {}))
-    lava.update(
+    prep.meta.merge(
+        "lava",
         result={k: v for k, v in log.job_result.items() if k != "extra"},
         test_cases=[{"case": c.get("case"), "result": c.get("result")} for c in log.test_cases],
         boot_command=log.boot_command,
     )
-    prep.meta.update(lava=lava, boot={**prep.meta.data.get("boot", {}), "via": "lava"})
+    prep.meta.merge("boot", via="lava")
     boot = logparse.boot_result(log, prep.nonce, timed_out=timed_out)
     return run.judge(prep, boot, t_boot)
 
@@ -74,7 +74,7 @@ def run_local(opts: run.RunOptions, argv: list[str], out: Path | None = None) ->
                 "not under QEMU here: use `harness lava submit`"
             )
         t_boot = time.monotonic()
-        job_id = f"harness-{prep.meta.data['run_id']}"
+        job_id = f"harness-{prep.rdir.name}"
         lr = local.run(
             files.job,
             files.device,
@@ -83,10 +83,8 @@ def run_local(opts: run.RunOptions, argv: list[str], out: Path | None = None) ->
             timeout=_job_seconds(files) + WALL_MARGIN,
             quiet=prep.opts.quiet,
         )
-        prep.meta.update(
-            reproducer={**prep.meta.data.get("reproducer", {}), "lava": local.shell_line(lr.argv)},
-            lava={**prep.meta.data["lava"], "lava_run_exit": lr.returncode},
-        )
+        prep.meta.merge("reproducer", lava=local.shell_line(lr.argv))
+        prep.meta.merge("lava", lava_run_exit=lr.returncode)
         return judge_log(prep, lr.log.read_text(), t_boot, timed_out=lr.timed_out)
 
     return run.finish(prep, body)
@@ -121,13 +119,8 @@ def run_submit(
         files = write_job(prep, out, artifact_url)
         t_boot = time.monotonic()
         job_id = lab.submit(files.job.read_text())
-        prep.meta.update(
-            lava={
-                **prep.meta.data["lava"],
-                "server": lab.url,
-                "job_id": job_id,
-                "job_url": f"{lab.url}/scheduler/job/{job_id}",
-            }
+        prep.meta.merge(
+            "lava", server=lab.url, job_id=job_id, job_url=f"{lab.url}/scheduler/job/{job_id}"
         )
         progress = Progress("lava", prep.opts.quiet)
         if not prep.opts.quiet:
@@ -145,13 +138,11 @@ def run_submit(
         atomic_write_text(files.dir / "lava.log", text)
         results = lab.results(job_id)
         atomic_write_text(files.dir / "result.yaml", results)
-        prep.meta.update(
-            lava={
-                **prep.meta.data["lava"],
-                "health": final.health if final else "Canceled",
-                "failure_comment": final.failure_comment if final else "",
-                "results": _summary(results),
-            }
+        prep.meta.merge(
+            "lava",
+            health=final.health if final else "Canceled",
+            failure_comment=final.failure_comment if final else "",
+            results=_summary(results),
         )
         return judge_log(prep, text, t_boot, timed_out=final is None)
 

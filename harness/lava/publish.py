@@ -70,7 +70,7 @@ def write(prep: Prepared, out: Path | None = None, artifact_url: str | None = No
         scenario=prep.scenario.name,
         nonce=prep.nonce,
         cmdline=prep.cmdline,
-        timeout_s=prep.meta.data.get("boot_timeout") or target.boot_timeout,
+        timeout_s=prep.boot_timeout or target.boot_timeout,
         kernel=images["kernel"],
         ramdisk=images["ramdisk"],
         dtb=images.get("dtb"),
@@ -80,7 +80,7 @@ def write(prep: Prepared, out: Path | None = None, artifact_url: str | None = No
     atomic_write_text(out / "job.yaml", jobmod.dump(data))
     device = None
     if board is None:
-        accel = prep.meta.data.get("boot", {}).get("accel", "tcg")
+        accel = prep.accel or "tcg"
         dev = jobmod.device(target, accel)
         validate_device(dev, str(out / "device.yaml"))
         device = out / "device.yaml"

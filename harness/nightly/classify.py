@@ -9,7 +9,6 @@ kept out of the kernel's regressions and decides the exit code on its own.
 from __future__ import annotations
 
 from collections import Counter
-from types import SimpleNamespace
 from typing import Any
 
 from harness.config import Expectation
@@ -33,6 +32,7 @@ from harness.nightly.model import (
     Classified,
     Previous,
 )
+from harness.oops.model import Report
 from harness.patches import ALREADY_APPLIED
 from harness.verdict import Kind, expectation_matches
 
@@ -149,9 +149,8 @@ def _join(*parts: str) -> str:
     return "; ".join(p for p in parts if p)
 
 
-def _light(report: dict[str, Any]) -> SimpleNamespace:
-    frames = [SimpleNamespace(function=f.get("function", "")) for f in report.get("frames", [])]
-    return SimpleNamespace(title=report.get("title", ""), frames=frames)
+def _light(report: dict[str, Any]) -> Report:
+    return Report.from_dict(report)
 
 
 def _witness(c: Classified, cells: list[Classified], expects: list[Expectation]):

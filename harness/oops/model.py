@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 
@@ -27,6 +27,11 @@ class Frame:
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-serialisable dict."""
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Frame:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})
 
     def location(self) -> str:
         """Render `func+0xoff/0xsize [module]` the way the kernel prints it."""
@@ -76,3 +81,12 @@ class Report:
         data = asdict(self)
         data["frames"] = [f.to_dict() for f in self.frames]
         return data
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Report:
+        """A Report read back from reports.json (keys it does not know, such as
+        known_issue, are left out)."""
+        known = {f.name for f in fields(cls)}
+        data = {k: v for k, v in d.items() if k in known}
+        data["frames"] = [Frame.from_dict(f) for f in d.get("frames") or []]
+        return cls(**data)
