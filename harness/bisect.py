@@ -335,7 +335,8 @@ def _bisect(
             text += "is one of:\n" + "\n".join(f"  {gitmod.oneline(repo, c)}" for c in cands)
             return _finish(folder, text + "\n" + _table(records), EXIT_INFRA)
         last = records[-1] if records else None
-        why = f"{last.commit[:12]}: {last.note}" if last else run_out.strip().splitlines()[-1:]
+        tail = run_out.strip().splitlines()[-1:] or ["no output"]
+        why = f"{last.commit[:12]}: {last.note}" if last else tail[0]
         text = f"bisect aborted (git bisect run exit {proc.returncode}): {why}"
         return _finish(folder, text + "\n" + _table(records), EXIT_INFRA)
     culprit = m.group(1)
@@ -539,10 +540,8 @@ def _mail(
 ) -> str:
     """A plain-text report in the style kernel reporters use on the lists."""
     raw = report_txt.split("\n\n", 1)[1] if "\n\n" in report_txt else report_txt
-    excerpt = "\n".join(
-        ln for ln in raw.strip().splitlines() if not _MAIL_NOISE.match(ln)
-    ).splitlines()[:50]
-    excerpt = "\n".join(excerpt)
+    kept = [ln for ln in raw.strip().splitlines() if not _MAIL_NOISE.match(ln)]
+    excerpt = "\n".join(kept[:50])
     reproduce = RunOptions(opts.target, opts.scenario, kernel=f"{opts.kernel}@{opts.bad}").command()
     verdict = {
         "fixes/hides this issue": f'Reverting "{subject}" on top of {opts.bad} fixes/hides '

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 from harness.config import Target, read_fragment
 from harness.errors import BuildError, InfraError, NotApplicable
@@ -150,7 +151,7 @@ def configure(
     target: Target,
     source: KernelSource,
     build_dir: Path,
-    log_fh,
+    log_fh: IO[str],
     *,
     jobs: int,
     extra: dict[str, str] | None = None,

@@ -181,7 +181,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser() -> Parser:
     p = Parser(
         prog="harness",
         description="Build, boot and judge Linux kernels for memory-management regressions.",
@@ -270,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
     or a crash of ours, 4 usage or config error, 130 interrupted; bisect-step answers git
     (0 good, 1 bad, 125 skip, 255 abort) and never good or bad for a fault of ours."""
     if not isinstance(sys.stdout, _PipeSafe):
-        sys.stdout = _PipeSafe(sys.stdout)  # type: ignore[assignment]
+        sys.stdout = _PipeSafe(sys.stdout)  # type: ignore[arg-type]
     signal.signal(signal.SIGTERM, _sigterm)
     if os.environ.get(DIE_WITH_PARENT_ENV):  # a step of `harness bisect`: go when it goes
         die_with_parent_now(signal.SIGTERM)

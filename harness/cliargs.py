@@ -23,7 +23,7 @@ class Parser(argparse.ArgumentParser):
         self.exit(self.usage_exit, f"{self.prog}: error: {message}\n")
 
 
-def _number(text: str, kind: type, *, strict: bool) -> int | float:
+def _number(text: str, kind: type[int] | type[float], *, strict: bool) -> int | float:
     """text as kind, > 0 (strict) or >= 0; a usage error names what is wrong."""
     try:
         value = kind(text)

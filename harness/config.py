@@ -57,7 +57,9 @@ class Reader:
     def _where(self, key: str) -> str:
         return f"{self.path}: {self.prefix}{key}"
 
-    def get(self, key: str, typ: type | tuple[type, ...], default: Any = ..., *, required=False):
+    def get(
+        self, key: str, typ: type | tuple[type, ...], default: Any = ..., *, required: bool = False
+    ) -> Any:
         self.used.add(key)
         if key not in self.data or self.data[key] is None:
             if required or default is ...:
@@ -218,7 +220,7 @@ class Target:
         return wanted
 
 
-def _merge(base: dict, over: dict) -> dict:
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     out = dict(base)
     for k, v in over.items():
         if isinstance(v, dict) and isinstance(out.get(k), dict):
@@ -234,7 +236,7 @@ def _target_dirs(targets_dir: Path | None) -> list[Path]:
 
 def _raw_target(
     name: str, targets_dir: Path | None, seen: tuple[str, ...] = ()
-) -> tuple[dict, Path]:
+) -> tuple[dict[str, Any], Path]:
     file = f"{check_name('target', name)}.yaml"
     found = [d / file for d in _target_dirs(targets_dir) if (d / file).exists()]
     path = found[0] if found else _target_dirs(targets_dir)[0] / file
@@ -323,14 +325,14 @@ def load_target(name: str, targets_dir: Path | None = None) -> Target:
 
 
 def _positive(r: Reader, key: str, default: int) -> int:
-    value = r.get(key, int, default)
+    value: int = r.get(key, int, default)
     if value <= 0:
         raise ConfigError(f"{r._where(key)}: must be a number of seconds greater than 0")
     return value
 
 
 def _non_negative(r: Reader, key: str) -> int:
-    value = r.get(key, int, 0)
+    value: int = r.get(key, int, 0)
     if value < 0:
         raise ConfigError(f"{r._where(key)}: must be 0 (no limit) or a number of seconds")
     return value

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 MARK = "HARNESS:"
 RC_NOT_APPLICABLE = 77
@@ -87,7 +88,7 @@ def steps(text: str) -> list[StepResult]:
     ]
 
 
-def lava_monitor(scenario: str, nonce: str) -> dict:
+def lava_monitor(scenario: str, nonce: str) -> dict[str, Any]:
     """A LAVA test monitor on the markers; each step becomes a LAVA test case.
 
     The step pattern waits for the end of line (CR CR LF through the pty) so 'rc=77' is

@@ -32,6 +32,7 @@ import subprocess
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from harness import faults
 from harness.errors import InfraError, PatchError
@@ -47,6 +48,10 @@ MANIFEST = "pristine.sha256"  # a tarball tree's files as extracted: "sha256 mod
 LEGACY_JOURNAL = ".harness-applied-patches.json"  # inside the tree, before this version
 ALREADY_APPLIED = "already applied"  # PatchError.reason when the reverse patch applies
 DOES_NOT_APPLY = "does not apply"
+
+# a journal entry: {"patch": path, "sha256": ..., "files": {rel: FileState.to_json()}}
+Entry = dict[str, Any]
+__all__ = ["PatchError", "ALREADY_APPLIED", "DOES_NOT_APPLY", "applied", "recover", "tree_lock"]
 
 
 # ---------------------------------------------------------------- reading a patch
@@ -95,7 +100,7 @@ def touched_files(text: str) -> list[str]:
 
 def _git_apply(
     tree: Path, patch: Path, *extra: str, hold_fd: int | None = None
-) -> subprocess.CompletedProcess:
+) -> subprocess.CompletedProcess[str]:
     # GIT_CEILING_DIRECTORIES: a tree inside another repository (kernels/ inside the
     # harness checkout) must not be treated as a subfolder of that repository
     env = {**os.environ, "GIT_CEILING_DIRECTORIES": str(tree.resolve().parent), "LC_ALL": "C"}
@@ -160,11 +165,11 @@ class FileState:
     mode: int | None = None
     new_dirs: tuple[str, ...] = ()  # parent folders a created file brought with it
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {"sha256": self.sha256, "mode": self.mode, "new_dirs": list(self.new_dirs)}
 
     @classmethod
-    def from_json(cls, d: dict) -> FileState:
+    def from_json(cls, d: dict[str, Any]) -> FileState:
         return cls(d.get("sha256"), d.get("mode"), tuple(d.get("new_dirs") or ()))
 
 
@@ -214,7 +219,7 @@ class _Store:
         data = p.read_bytes()
         return data if _sha(data) == sha else None
 
-    def read_journal(self) -> list[dict] | None:
+    def read_journal(self) -> list[Entry] | None:
         """The journal's entries; [] when there is none, None when it cannot be read."""
         p = self.dir / JOURNAL
         if not p.exists():
@@ -225,11 +230,11 @@ class _Store:
             for e in entries:
                 for rel, fs in e["files"].items():
                     assert isinstance(rel, str) and isinstance(fs, dict)
-            return entries
+            return list(entries)
         except (ValueError, KeyError, TypeError, AssertionError, UnicodeDecodeError):
             return None
 
-    def write_journal(self, entries: list[dict]) -> None:
+    def write_journal(self, entries: list[Entry]) -> None:
         p = self.dir / JOURNAL
         if not entries:
             if p.exists():
@@ -245,7 +250,7 @@ class _Store:
         p.rename(dest)
         return dest
 
-    def ledger(self) -> dict[str, dict]:
+    def ledger(self) -> dict[str, dict[str, Any]]:
         p = self.dir / LEDGER
         if not p.exists():
             return {}
@@ -256,7 +261,7 @@ class _Store:
             log.warning("%s is unreadable; starting a new ledger", p)
             return {}
 
-    def write_ledger(self, ledger: dict[str, dict]) -> None:
+    def write_ledger(self, ledger: dict[str, dict[str, Any]]) -> None:
         atomic_write_text(self.dir / LEDGER, json.dumps(ledger, indent=1, sort_keys=True) + "\n")
 
     def manifest(self) -> dict[str, str] | None:
@@ -313,7 +318,7 @@ def _restore(store: _Store, rel: str, want: FileState) -> bool:
     return True
 
 
-def _undo_entry(store: _Store, entry: dict) -> list[str]:
+def _undo_entry(store: _Store, entry: Entry) -> list[str]:
     """Restore every file an entry recorded; returns the files that changed."""
     changed = []
     for i, (rel, fs) in enumerate(entry["files"].items()):
@@ -516,7 +521,7 @@ def _ledger_add(store: _Store, files: dict[str, FileState]) -> None:
     store.write_ledger(ledger)
 
 
-def apply(tree: Path, patch: Path, journal: list[dict], store: _Store | None = None) -> dict:
+def apply(tree: Path, patch: Path, journal: list[Entry], store: _Store | None = None) -> Entry:
     """Apply one patch exactly, journaled first; returns (and journals) its entry."""
     store = store or _Store(tree)
     data = patch.read_bytes()
@@ -624,7 +629,8 @@ def applied(
         result = Applied(fd)
         with _applied(tree, patches, fd, alternatives, result):
             if record_dir is not None:
-                chosen = list(alternatives[result.alternative]) if alternatives else []
+                alt = result.alternative
+                chosen = list(alternatives[alt]) if alternatives and alt is not None else []
                 for i, p in enumerate([*chosen, *patches], 1):
                     record_dir.mkdir(parents=True, exist_ok=True)
                     shutil.copyfile(p, record_dir / f"{i:02d}-{p.name}")
@@ -640,7 +646,7 @@ def _applied(
     result: Applied,
 ) -> Iterator[None]:
     store = _Store(tree, hold_fd=hold_fd)
-    journal: list[dict] = []
+    journal: list[Entry] = []
 
     def undo_to(depth: int) -> None:
         with critical():

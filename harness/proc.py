@@ -69,7 +69,7 @@ def critical() -> Iterator[None]:
         return
     pending: list[int] = []
 
-    def hold(signum, frame):  # noqa: ARG001 - signal handler signature
+    def hold(signum: int, frame: object) -> None:  # noqa: ARG001 - handler signature
         pending.append(signum)
 
     old = {s: signal.signal(s, hold) for s in (signal.SIGINT, signal.SIGTERM)}

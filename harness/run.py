@@ -33,6 +33,7 @@ from harness.errors import (
 )
 from harness.fsutil import atomic_write_text
 from harness.oops import parse
+from harness.oops.model import Report
 from harness.results import (
     Metadata,
     new_run_dir,
@@ -99,7 +100,7 @@ class RunOutcome:
     run_id: str
     results_dir: Path
     verdict: Verdict
-    reports: list
+    reports: list[Report]
     summary: str
     build_seconds: float = 0.0
     build_steps: int = 0
@@ -216,7 +217,7 @@ def check_target_fits(scenario: Scenario, target: Target) -> None:
         )
 
 
-def finish(prep: Prepared, body: Callable[[Prepared], tuple[Verdict, list]]) -> RunOutcome:
+def finish(prep: Prepared, body: Callable[[Prepared], tuple[Verdict, list[Report]]]) -> RunOutcome:
     """Run body, turn harness errors into verdicts, and close the results folder.
 
     Ctrl-C and SIGTERM leave the folder marked incomplete and propagate (exit 130). Any
@@ -225,7 +226,7 @@ def finish(prep: Prepared, body: Callable[[Prepared], tuple[Verdict, list]]) -> 
     regression or a build error.
     """
     target, scenario, meta, rdir = prep.target, prep.scenario, prep.meta, prep.rdir
-    reports: list = []
+    reports: list[Report] = []
     verdict: Verdict | None = None
     try:
         verdict, reports = body(prep)
@@ -327,8 +328,8 @@ def prepare(prep: Prepared) -> Prepared:
             alternatives=plan.alternatives,
         ) as done:
             variant, note = plan.chosen(done.alternative, src.version_str)
-            applied = [*(plan.alternatives[done.alternative] if plan.candidates else []),
-                       *plan.patches]  # fmt: skip
+            alt = done.alternative
+            applied = [*(plan.alternatives[alt] if alt is not None else []), *plan.patches]
             if note and not opts.quiet:
                 print(f"[scenario] {scenario.name}: {note} (kernel {src.version_str})",
                       file=sys.stderr)  # fmt: skip
@@ -378,7 +379,7 @@ def prepare(prep: Prepared) -> Prepared:
         hv_image = build_mod.keep(hv_image.parent, [hv_image], rdir / "kernel")[hv_image]
     argv = qemu.command_line(target, result.image, initrd, cmdline, accel.accel, hv_image)
     write_reproducer(rdir, argv)
-    boot_meta = {"argv": argv, "accel": accel.accel, "accel_reason": accel.reason}
+    boot_meta: dict[str, Any] = {"argv": argv, "accel": accel.accel, "accel_reason": accel.reason}
     if target.hypervisor and hv_image:
         boot_meta["hypervisor"] = {
             "kind": target.hypervisor.kind,
@@ -426,7 +427,7 @@ def write_reproducer(rdir: Path, argv: list[str]) -> Path:
     return path
 
 
-def boot_and_judge(prep: Prepared) -> tuple[Verdict, list]:
+def boot_and_judge(prep: Prepared) -> tuple[Verdict, list[Report]]:
     """Boot the prepared kernel under local QEMU and judge its console."""
     if not shutil.which(prep.argv[0]):
         raise InfraError(f"{prep.argv[0]} not found; run ./bootstrap.sh")
@@ -442,7 +443,7 @@ def boot_and_judge(prep: Prepared) -> tuple[Verdict, list]:
     return judge(prep, boot, t_boot)
 
 
-def judge(prep: Prepared, boot: console.BootResult, t_boot: float) -> tuple[Verdict, list]:
+def judge(prep: Prepared, boot: console.BootResult, t_boot: float) -> tuple[Verdict, list[Report]]:
     """Parse the console into reports and decide; writes reports.json and junit.xml."""
     meta, rdir, result = prep.meta, prep.rdir, prep.build
     assert result is not None
@@ -490,7 +491,7 @@ def judge(prep: Prepared, boot: console.BootResult, t_boot: float) -> tuple[Verd
     return verdict, reports
 
 
-def _symbolize(reports: list, vmlinux: Path, target: Target) -> None:
+def _symbolize(reports: list[Report], vmlinux: Path, target: Target) -> None:
     if not reports or not vmlinux.exists():
         return
     try:

@@ -10,7 +10,7 @@ import hashlib
 import logging
 import re
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -74,7 +74,7 @@ def parse_version(makefile_text: str, where: str) -> tuple[int, int, int]:
     return (vals[0], vals[1], vals[2])
 
 
-def parse_release(makefile_text: str, where: str, localversions: list[str] = ()) -> str:
+def parse_release(makefile_text: str, where: str, localversions: Sequence[str] = ()) -> str:
     """KERNELRELEASE as the kernel computes it, without a .config: VERSION.PATCHLEVEL.
     SUBLEVEL, EXTRAVERSION (-rc1), then the localversion* files (linux-next ships
     localversion-next, "-next-20261130"), in name order."""

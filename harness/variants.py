@@ -10,6 +10,7 @@ own: neither a config error nor a harness failure.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,7 +83,10 @@ def candidates(
 
 
 def stale(
-    scenario: Scenario, version_str: str, version: tuple[int, int, int], failures: list
+    scenario: Scenario,
+    version_str: str,
+    version: tuple[int, int, int],
+    failures: Sequence[tuple[Candidate, Exception]],
 ) -> StaleError:
     """The error for a kernel none of the variants applies to, with the nearest one's hunk."""
     kind = "canary" if scenario.canary else "scenario"

@@ -78,7 +78,7 @@ def decide(
         boot, [r for i, r in enumerate(reports) if i not in known], reports, scenario, expect,
         requires_console,
     )  # fmt: skip
-    seen = {}
+    seen: dict[str, dict[str, str]] = {}
     for i, issue in sorted(known.items()):
         seen.setdefault(issue.id, {"id": issue.id, "title": reports[i].title, "link": issue.link})
     verdict.known = list(seen.values())

@@ -88,10 +88,10 @@ def update(
         by_url = [n for n, u in found.items() if u.rstrip("/") == remote.rstrip("/")]
         name, url = (by_url[0], remote) if by_url else (remote, remote)
     else:
-        name = remote or pick_remote(found, settings)
-        if name is None:
+        picked = remote or pick_remote(found, settings)
+        if picked is None:
             return Fetch("", "", True, "the tree has no remote: testing the local refs (offline)")
-        url = found[name]
+        name, url = picked, found[picked]
     cmd = ["git", "-C", str(tree), "fetch", "--progress", "--tags", "--force", name]
     what = name if name == url else f"{name} ({url})"
     rc, err = _fetch_with_progress(cmd, f"fetch {name}", quiet)

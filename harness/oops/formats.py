@@ -104,6 +104,7 @@ def warning_stack(*skip: str) -> Stack:
 
 def _f(title: str, fmt: str, **kw: object) -> Format:
     report = kw.pop("report", None)
+    assert report is None or isinstance(report, str)
     pattern = rx(title)
     return Format(
         title=pattern,

@@ -84,8 +84,9 @@ def parse_strict(text: str) -> list[Report]:
     for hit in hits:
         if hit.start in consumed:
             continue
-        if hit.kind.xen and F.DOM0_CRASHED.search(hit.line) and last[False] is not None:
-            rep = _dom0_culprit(reports) or last[False][0]
+        prev = last[False]
+        if hit.kind.xen and F.DOM0_CRASHED.search(hit.line) and prev is not None:
+            rep = _dom0_culprit(reports) or prev[0]
             rep.notes.append(P.split(hit.line)[1])
             rep.panicked = True
             continue

@@ -105,7 +105,10 @@ def build(
     }
     if nightly.remote_url.startswith("https://"):
         checkout["git_repository_url"] = nightly.remote_url
-    builds, tests, issues, incidents = [], [], {}, []
+    builds: list[dict[str, Any]] = []
+    tests: list[dict[str, Any]] = []
+    issues: dict[str, dict[str, Any]] = {}
+    incidents: list[dict[str, Any]] = []
     for c in cells:
         try:
             t = targets(c.cell.target)
