@@ -22,7 +22,6 @@ from harness.cliargs import (
     positive_int,
     probability,
 )
-from harness.config import list_scenarios, list_targets
 from harness.errors import EXIT_INFRA, HarnessError
 from harness.proc import DIE_WITH_PARENT_ENV, die_with_parent_now
 
@@ -65,6 +64,15 @@ class _PipeSafe(io.TextIOBase):
 
     def fileno(self) -> int:
         return self.inner.fileno()
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("harness")
+    except PackageNotFoundError:  # pragma: no cover - run from a bare checkout
+        return "unknown"
 
 
 def _save_crash(tb: str) -> Path | None:
@@ -168,32 +176,57 @@ def cmd_bisect_step(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from harness.config import load_scenario, load_target
+    from harness.listing import show
 
-    print("targets:")
-    for name in list_targets():
-        print(f"  {name:24} {load_target(name).description[:90]}")
-    print("scenarios:")
-    for name in list_scenarios():
-        s = load_scenario(name)
-        kind = "canary" if s.canary else "test"
-        print(f"  {name:24} [{kind}] {s.description[:80]}")
-    return 0
+    return show(sys.stdout)
+
+
+EXAMPLES = {
+    "run": """examples:
+  harness run arm32-highmem-ci                       # clean boot, Debian's 6.12
+  harness run arm32-highmem-ci -s pte-lockptr-highpte  # a canary: exits 1 when caught
+  harness run x86-64-ci --kernel ~/linux@next-20261130 --patch fix.patch
+  harness run arm64-bbml2-ci -s cow-without-bbm --clean  # the canary's clean twin""",
+    "bisect": """examples:
+  harness bisect arm32-highmem-ci --kernel ~/linux --good v7.4 --bad next-20261130
+  harness bisect x86-64-ci --kernel ~/linux --good next-20261127 --bad next-20261130 \\
+      -s lazy-mmu-stress --confidence 0.99      # a flaky bug, on a rebased tree""",
+    "list": """The fit table says which scenario can run on which target.""",
+}
+
+
+def _examples(name: str) -> str:
+    return EXAMPLES.get(name, "")
 
 
 def build_parser() -> Parser:
     p = Parser(
         prog="harness",
         description="Build, boot and judge Linux kernels for memory-management regressions.",
+        epilog="Start with `harness list`; exit codes are in README.md (0 pass, 1 regression, "
+        "2 build error, 3 infra error or harness failure, 4 usage error, 5 stale canary, "
+        "130 interrupted).",
     )
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    p.add_argument("--version", action="version", version=f"harness {_version()}")
+    p.add_argument(
+        "--config-dir",
+        action="append",
+        metavar="DIR",
+        help="a folder of your own targets/scenarios/kernel specs, laid out like the "
+        "repository (configs/targets, scenarios, kernels); searched first; repeatable "
+        "(the same as $HARNESS_PATH)",
+    )
     sub = p.add_subparsers(dest="command", required=True)
 
     r = sub.add_parser(
         "run",
         help="build a target's kernel, boot it under QEMU with a scenario, judge the console",
         description="Exit codes: 0 pass, 1 regression found, 2 build error, "
-        "3 infra error or timeout (or a canary not caught), 4 usage or config error.",
+        "3 infra error or timeout (or a canary not caught), 4 usage or config error, "
+        "5 stale (a canary needs a port to this kernel), 130 interrupted.",
+        epilog=_examples("run"),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_run_arguments(r)
     r.set_defaults(func=cmd_run)
@@ -203,12 +236,14 @@ def build_parser() -> Parser:
         help="find the first bad commit between two refs of a git tree",
         description="Exit codes: 0 culprit found, 3 aborted (infra errors, only skips left, "
         "or the bad ref does not fail), 4 usage error.",
+        epilog=_examples("bisect"),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    b.add_argument("target")
+    b.add_argument("target", help="a target (see `harness list`)")
     b.add_argument("--good", required=True, help="a ref that passes")
     b.add_argument("--bad", required=True, help="a ref that shows the regression")
     b.add_argument("--kernel", "-k", required=True, help="the local git tree")
-    b.add_argument("--scenario", "-s", default="boot")
+    b.add_argument("--scenario", "-s", default="boot", help="a scenario (default: boot)")
     b.add_argument("--match", help="regex on report titles (default: the title seen on --bad)")
     b.add_argument(
         "--runs", type=positive_int, default=1, help="at least this many passing boots for good"
@@ -232,8 +267,8 @@ def build_parser() -> Parser:
     b.add_argument(
         "--retries", type=non_negative_int, default=2, help="retries of an infra error per step"
     )
-    b.add_argument("--jobs", "-j", type=positive_int)
-    b.add_argument("--results")
+    b.add_argument("--jobs", "-j", type=positive_int, help="make -j (default: all CPUs)")
+    b.add_argument("--results", help="results root (default: $HARNESS_RESULTS or results/)")
     b.set_defaults(func=cmd_bisect)
 
     bs = sub.add_parser(
@@ -257,7 +292,11 @@ def build_parser() -> Parser:
     bs.add_argument("--results")
     bs.set_defaults(func=cmd_bisect_step)
 
-    ls = sub.add_parser("list", help="list targets and scenarios")
+    ls = sub.add_parser(
+        "list",
+        help="targets, scenarios, kernel specs, and which scenario fits which target",
+        description=_examples("list"),
+    )
     ls.set_defaults(func=cmd_list)
 
     for module in _SUBCOMMAND_MODULES:
@@ -288,6 +327,10 @@ def main(argv: list[str] | None = None) -> int:
             level=logging.DEBUG if args.verbose else logging.INFO,
             format="[%(name)s] %(message)s",
         )
+        if args.config_dir:  # children (nightly workers, bisect steps) inherit it
+            extra = [str(Path(d).expanduser().resolve()) for d in args.config_dir]
+            old = os.environ.get("HARNESS_PATH", "")
+            os.environ["HARNESS_PATH"] = os.pathsep.join([*extra, *([old] if old else [])])
         return args.func(args)
     except HarnessError as e:
         print(f"harness: error: {e}", file=sys.stderr)

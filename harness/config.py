@@ -6,6 +6,7 @@ mysterious build or boot failure.
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import shlex
@@ -17,13 +18,19 @@ import yaml
 
 from harness.errors import ConfigError
 from harness.fsutil import check_name
+from harness.state import ROOT  # the data root: a checkout, or share/harness when installed
 
-ROOT = Path(__file__).resolve().parent.parent
 TARGETS_DIR = ROOT / "configs" / "targets"
 FRAGMENTS_DIR = ROOT / "configs" / "fragments"
 SCENARIOS_DIR = ROOT / "scenarios"
 WORKLOADS_DIR = SCENARIOS_DIR / "workloads"
 PATCHES_DIR = SCENARIOS_DIR / "patches"  # patches several scenarios share (enablers)
+
+
+def did_you_mean(name: str, known: list[str]) -> str:
+    """ "; did you mean 'arm32-highmem'?" for a typo, "" when nothing is close."""
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 def search_roots() -> list[Path]:
@@ -243,7 +250,8 @@ def _raw_target(
     if not found:
         known = ", ".join(list_targets(targets_dir))
         where = f" (inherited by {seen[-1]})" if seen else ""
-        raise ConfigError(f"unknown target {name!r}{where}; known targets: {known}")
+        hint = did_you_mean(name, list_targets(targets_dir))
+        raise ConfigError(f"unknown target {name!r}{where}{hint}; known targets: {known}")
     data = load_yaml(path)
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: top level: expected a mapping")
@@ -553,7 +561,8 @@ def load_scenario(name: str, scenarios_dir: Path | None = None) -> Scenario:
     path = sdir / "scenario.yaml"
     if not path.exists():
         known = ", ".join(list_scenarios(scenarios_dir))
-        raise ConfigError(f"unknown scenario {name!r}; known scenarios: {known}")
+        hint = did_you_mean(name, list_scenarios(scenarios_dir))
+        raise ConfigError(f"unknown scenario {name!r}{hint}; known scenarios: {known}")
     r = Reader(load_yaml(path), path)
     steps, workloads = [], []
     for i, raw in enumerate(r.get("steps", list, [])):

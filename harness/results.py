@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import re
 import secrets
 from pathlib import Path
@@ -15,13 +14,11 @@ from typing import Any
 
 from junit_xml import TestCase, TestSuite, to_xml_report_string
 
-from harness.config import ROOT
+from harness import state
 from harness.fsutil import atomic_write_text
 from harness.verdict import Kind
 
-
-def results_root() -> Path:
-    return Path(os.environ.get("HARNESS_RESULTS", ROOT / "results")).resolve()
+results_root = state.results_root
 
 
 def new_run_dir(target: str, scenario: str, root: Path | None = None) -> tuple[str, Path]:

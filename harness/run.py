@@ -183,6 +183,11 @@ def start(opts: RunOptions) -> Prepared:
     """Load target and scenario, create the results folder (marked incomplete)."""
     target: Target = load_target(opts.target)
     scenario: Scenario = load_scenario(opts.scenario)
+    if opts.clean and not scenario.canary:
+        raise ConfigError(
+            f"--clean: {scenario.name} is not a canary (only a canary has a clean twin); "
+            "run it without --clean"
+        )
     issues = known.load()  # a bad known-issues file fails before anything is built
     run_id, rdir = new_run_dir(target.name, scenario.name, opts.results_root)
     meta = Metadata(

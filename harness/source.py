@@ -16,7 +16,7 @@ from pathlib import Path
 
 from harness import debian, patches
 from harness import git as gitmod
-from harness.config import Reader, load_yaml, search_dirs
+from harness.config import Reader, did_you_mean, load_yaml, search_dirs
 from harness.errors import ConfigError, InfraError
 from harness.fsutil import check_name, make_owned_dir, remove_owned
 from harness.state import ROOT, cache_root
@@ -127,7 +127,10 @@ def resolve(spec: str | None, cache: Path | None = None) -> KernelSource:
     if path.exists():
         return _git_source(path.resolve(), ref or None, cache, spec)
     known = ", ".join(known_specs())
-    raise ConfigError(f"--kernel {spec!r}: neither a known source ({known}) nor an existing path")
+    hint = did_you_mean(spec, known_specs())
+    raise ConfigError(
+        f"--kernel {spec!r}: neither a known source ({known}) nor an existing path{hint}"
+    )
 
 
 def _debian_source(name: str, spec_file: Path, cache: Path) -> KernelSource:

@@ -10,14 +10,27 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+CHECKOUT = Path(__file__).resolve().parent.parent
+# a source checkout has configs/ beside the package; an installed wheel has them in
+# <prefix>/share/harness (setup.py's data_files)
+INSTALLED = (CHECKOUT / "configs").is_dir() is False
+ROOT = Path(sys.prefix) / "share" / "harness" if INSTALLED else CHECKOUT
 
 
 def cache_root() -> Path:
-    """Where sources, builds and downloads live (gitignored kernels/ unless overridden)."""
-    return Path(os.environ.get("HARNESS_CACHE", ROOT / "kernels")).resolve()
+    """Where sources, builds and downloads live: $HARNESS_CACHE, else kernels/ of the
+    checkout (gitignored), else ~/.cache/harness for an installed harness."""
+    default = Path.home() / ".cache" / "harness" if INSTALLED else CHECKOUT / "kernels"
+    return Path(os.environ.get("HARNESS_CACHE", default)).resolve()
+
+
+def results_root() -> Path:
+    """Where results go: $HARNESS_RESULTS, else results/ of the checkout, else ./results."""
+    default = Path.cwd() / "results" if INSTALLED else CHECKOUT / "results"
+    return Path(os.environ.get("HARNESS_RESULTS", default)).resolve()
 
 
 def tree_state_dir(tree: Path, cache: Path | None = None) -> Path:

@@ -28,7 +28,8 @@ def cmd_nightly(args: argparse.Namespace) -> int:
             targets=_names(args.targets),
             scenarios=_names(args.scenarios),
             bisect_new=args.bisect_new,
-            jobs=args.jobs,
+            jobs=args.parallel,
+            make_jobs=args.jobs,
             retries=args.retries,
             fetch=not args.no_fetch,
             remote=args.remote,
@@ -62,10 +63,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="bisect each new regression from the last nightly where it passed",
     )
     p.add_argument(
+        "--parallel",
+        type=positive_int,
+        help="runs at a time (default: one per 4 CPUs, at least 1)",
+    )
+    p.add_argument(
         "--jobs",
         "-j",
         type=positive_int,
-        help="runs at a time (default: one per 4 CPUs, at least 1)",
+        help="make -j of each run, as in `harness run` (default: the CPUs shared out)",
     )
     p.add_argument(
         "--retries", type=non_negative_int, help="retries of a failure (default 1: flaky check)"

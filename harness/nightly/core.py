@@ -40,7 +40,8 @@ class NightlyOptions:
     targets: list[str] = field(default_factory=list)
     scenarios: list[str] = field(default_factory=list)
     bisect_new: bool = False
-    jobs: int | None = None
+    jobs: int | None = None  # runs at a time (--parallel)
+    make_jobs: int | None = None  # make -j of each run (--jobs), default: a share of CPUs
     retries: int | None = None
     fetch: bool = True
     remote: str | None = None
@@ -209,7 +210,7 @@ def _run_matrix(
             if runner is None:
                 runner = matrix.ProcessRunner(
                     f"{source.IN_PLACE}{src.tree}",
-                    matrix.make_jobs_for(jobs),
+                    opts.make_jobs or matrix.make_jobs_for(jobs),
                     opts.boot_timeout,
                     say=lambda text: _say(opts, text),
                 )
@@ -260,7 +261,7 @@ def bisect_new(
                 bad=nightly.commit,
                 kernel=str(nightly.tree),
                 scenario=c.cell.scenario,
-                jobs=matrix.make_jobs_for(1),
+                jobs=opts.make_jobs or matrix.make_jobs_for(1),
                 results_root=nightly.folder / "bisect",
             )
         )

@@ -184,8 +184,9 @@ def test_cli_names_and_exit_code(env, tmp_path, monkeypatch, capsys):
             "-q",
         ]
     )
-    out = capsys.readouterr().out
-    assert code == 0 and out.startswith("Subject: [harness nightly] next-20260301")
+    captured = capsys.readouterr()
+    out = captured.out
+    assert code == 0 and out.startswith("Subject: [harness nightly] next-20260301"), captured.err
     assert Path(tmp_path / "res" / "nightly.sqlite").exists()
     assert main(["nightly", "--kernel", str(tmp_path / "nope"), "--targets", "x"]) == 4
 
