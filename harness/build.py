@@ -22,7 +22,7 @@ from typing import IO
 
 from harness.config import Target, read_fragment
 from harness.errors import BuildError, InfraError, NotApplicable
-from harness.proc import Progress, run_logged
+from harness.proc import Progress, eta, run_logged
 from harness.source import KernelSource
 
 _STEP = re.compile(r"^\s+(CC|AS|LD|AR|HOSTCC|HOSTLD|OBJCOPY|GEN|CPP|LDS|SYSMAP|KSYMS|UPD)\s+(\S+)")
@@ -248,9 +248,11 @@ def build(
                 m = _STEP.match(line)
                 if m:
                     count += 1
-                    pct = f"{min(99, 100 * count // total)}% " if total else ""
-                    progress.update(f"{pct}{count} steps  {m.group(1)} {m.group(2)}")
+                    left = eta(count, total, time.monotonic() - t_make) if total else ""
+                    progress.update(f"{count} steps{f' ({left})' if left else ''}  "
+                                    f"{m.group(1)} {m.group(2)}")  # fmt: skip
 
+            t_make = time.monotonic()
             make = [*make_command(target, source, build_dir, jobs), *target.make_targets]
             commands.append(shlex.join(make))
             rc = run_logged(make, log_fh, env=build_env(), on_line=on_line, pass_fds=fds)

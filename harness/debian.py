@@ -15,6 +15,7 @@ from pathlib import Path
 
 from harness.errors import InfraError
 from harness.fsutil import make_owned_dir, remove_owned
+from harness.proc import Progress
 
 log = logging.getLogger(__name__)
 
@@ -88,8 +89,11 @@ def download_deb(package: str, *, suites: list[str], arch: str, cache: Path) -> 
         (state / "cache" / "archives" / "partial").mkdir(parents=True, exist_ok=True)
         (state / "sources.list").write_text(f"deb [signed-by={KEYRING}] {mirror} {suite} main\n")
         opts = _apt_opts(state, arch)
+        progress = Progress(f"fetch {pkg_name}")
+        progress.update(f"apt-get update ({suite}, {arch})", force=True)
         _run(["apt-get", *opts, "update"], what=f"apt-get update for {suite}/{arch}")
         try:
+            progress.update(f"apt-get download {package} from {suite}", force=True)
             _run(
                 ["apt-get", *opts, "download", package],
                 what=f"apt-get download {package}",
@@ -105,7 +109,7 @@ def download_deb(package: str, *, suites: list[str], arch: str, cache: Path) -> 
             cache.glob(f"{pkg_name}_*_all.deb")
         )
         if got:
-            log.info("downloaded %s from %s", got[-1].name, suite)
+            progress.done(f"{got[-1].name} from {suite} ({got[-1].stat().st_size >> 20} MiB)")
             return got[-1]
     raise InfraError(
         f"Debian package {package} ({arch}) is in none of the suites {', '.join(missing)} "

@@ -95,8 +95,8 @@ def show(out: IO[str], width: int | None = None) -> int:
         for name, s in scenarios.items():
             marks = " ".join(f"{fit(s, targets[t]):>2}" for t in names)
             out.write(f"  {name:24}{marks}\n")
-        for i, t in enumerate(names, 1):
-            out.write(f"  {i:>2}: {t}\n")
+        for i, tname in enumerate(names, 1):
+            out.write(f"  {i:>2}: {tname}\n")
     for msg in broken:
         out.write(f"\nBROKEN: {msg}\n")
     return EXIT_USAGE if broken else 0

@@ -138,7 +138,12 @@ def run_logged(
 
 
 class Progress:
-    """One status line on a TTY, sparse plain lines otherwise (CI logs stay readable)."""
+    """One status line on a TTY, sparse plain lines otherwise (CI logs stay readable).
+
+    On a TTY the line is cut to the terminal's width less one column, and cleared with
+    an erase-to-end-of-line, so an update never wraps into a new line (80 columns
+    included).
+    """
 
     def __init__(self, label: str, quiet: bool = False, stream: IO[str] | None = None) -> None:
         self.label = label
@@ -149,6 +154,12 @@ class Progress:
         self.start = time.monotonic()
         self.dirty = False
 
+    def _columns(self) -> int:
+        try:
+            return max(20, os.get_terminal_size(self.stream.fileno()).columns - 1)
+        except (OSError, ValueError, AttributeError):
+            return 79
+
     def update(self, text: str, *, force: bool = False) -> None:
         if self.quiet:
             return
@@ -158,10 +169,9 @@ class Progress:
             return
         self.last = now
         elapsed = now - self.start
-        msg = f"[{self.label} {elapsed:5.0f}s] {text}"
+        msg = f"[{self.label} {_clock(elapsed)}] {text}"
         if self.tty:
-            cols = 120
-            self.stream.write("\r" + msg[:cols].ljust(cols))
+            self.stream.write("\r" + msg[: self._columns()] + "\x1b[K")
             self.dirty = True
         else:
             self.stream.write(msg + "\n")
@@ -171,6 +181,20 @@ class Progress:
         if self.quiet:
             return
         if self.dirty:
-            self.stream.write("\r" + " " * 120 + "\r")
+            self.stream.write("\r\x1b[K")
         self.stream.write(f"[{self.label}] {text}\n")
         self.stream.flush()
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(seconds)
+    return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
+
+
+def eta(done: float, total: float, elapsed: float) -> str:
+    """ "42%, ~3m10s left" from a fraction done and the time it took so far."""
+    if total <= 0 or done <= 0:
+        return ""
+    frac = min(done / total, 0.999)
+    left = elapsed * (1 - frac) / frac
+    return f"{int(frac * 100)}%, ~{_clock(left)} left"

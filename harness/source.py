@@ -10,6 +10,8 @@ import hashlib
 import logging
 import re
 import subprocess
+import tempfile
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +21,7 @@ from harness import git as gitmod
 from harness.config import Reader, did_you_mean, load_yaml, search_dirs
 from harness.errors import ConfigError, InfraError
 from harness.fsutil import check_name, make_owned_dir, remove_owned
+from harness.proc import Progress, eta
 from harness.state import ROOT, cache_root
 
 log = logging.getLogger(__name__)
@@ -198,16 +201,39 @@ def _extract_tarball(tarball: Path, tree: Path, cache: Path) -> None:
     partial = tree.with_name(tree.name + ".partial")
     remove_owned(partial, cache)
     make_owned_dir(partial)
-    proc = subprocess.run(
-        ["tar", "-xf", str(tarball), "-C", str(partial), "--strip-components=1"],
-        capture_output=True,
-        text=True,
-    )
-    if proc.returncode:
+    rc, err = _untar_with_progress(tarball, partial)
+    if rc:
         remove_owned(partial, cache)
-        raise InfraError(f"tar -xf {tarball} failed: {proc.stderr.strip()[-500:]}")
+        raise InfraError(f"tar -xf {tarball} failed: {err.strip()[-500:]}")
     remove_owned(tree, cache)
     partial.rename(tree)
+
+
+def _untar_with_progress(tarball: Path, dest: Path) -> tuple[int, str]:
+    """tar -x fed through us, so the progress line can say how much of the file is read."""
+    flag = {".xz": "-J", ".gz": "-z", ".bz2": "-j", ".zst": "--zstd"}.get(tarball.suffix, "")
+    cmd = ["tar", "-x", *([flag] if flag else []), "-C", str(dest), "--strip-components=1"]
+    progress = Progress(f"extract {tarball.name}")
+    total = tarball.stat().st_size
+    t0 = time.monotonic()
+    with open(tarball, "rb") as src, tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=err)
+        assert proc.stdin is not None
+        done = 0
+        try:
+            while chunk := src.read(1 << 20):
+                proc.stdin.write(chunk)
+                done += len(chunk)
+                progress.update(eta(done, total, time.monotonic() - t0))
+            proc.stdin.close()
+        except BrokenPipeError:
+            pass
+        finally:
+            rc = proc.wait()
+        err.seek(0)
+        text = err.read().decode(errors="replace")
+    progress.done(f"{total >> 20} MiB in {time.monotonic() - t0:.0f}s")
+    return rc, text
 
 
 def _verify_old_tree(tree: Path, tarball: Path, cache: Path) -> None:
