@@ -92,7 +92,11 @@ def update(
         if picked is None:
             return Fetch("", "", True, "the tree has no remote: testing the local refs (offline)")
         name, url = picked, found[picked]
-    cmd = ["git", "-C", str(tree), "fetch", "--progress", "--tags", "--force", name]
+    if name == url:  # a URL, not a remote: its tags only (it may have no HEAD to fetch)
+        cmd = ["git", "-C", str(tree), "fetch", "--progress", "--force", url,
+               "+refs/tags/*:refs/tags/*"]  # fmt: skip
+    else:
+        cmd = ["git", "-C", str(tree), "fetch", "--progress", "--tags", "--force", name]
     what = name if name == url else f"{name} ({url})"
     rc, err = _fetch_with_progress(cmd, f"fetch {name}", quiet)
     if rc is None:

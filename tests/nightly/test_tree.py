@@ -55,8 +55,11 @@ def test_fetch_from_the_configured_remote(fake_linux, tmp_path):
     other = tmp_path / "clone2"
     git_env(tmp_path, "clone", "-q", "--no-tags", str(fake_linux), str(other))
     git_env(other, "remote", "remove", "origin")
-    f = tree.update(other, Settings(), remote=str(fake_linux))
-    assert f.ok and f.url == str(fake_linux), f.note
+    bare = tmp_path / "bare.git"  # no HEAD, as a tags-only upstream may have none
+    git_env(tmp_path, "init", "-q", "--bare", str(bare))
+    git_env(fake_linux, "push", "-q", str(bare), "refs/tags/*:refs/tags/*")
+    f = tree.update(other, Settings(), remote=f"file://{bare}")
+    assert f.ok and f.url == f"file://{bare}", f.note
     assert tree.newest_tag(other, s.ref_pattern) == "next-20260303"
 
 
