@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 _PR_SET_PDEATHSIG = 1
 DIE_WITH_PARENT_ENV = "HARNESS_DIE_WITH_PARENT"  # set for processes a harness starts
@@ -90,6 +90,21 @@ def kill_group(pid: int) -> None:
         except (ProcessLookupError, PermissionError):
             return
         time.sleep(0.2)
+
+
+def spawn_stderr(cmd: list[str], *, text: bool = False) -> subprocess.Popen[Any]:
+    """A child whose stderr we read (lava-run, git fetch): its own session, nothing on
+    stdin or stdout, and it dies with us."""
+    return subprocess.Popen(
+        cmd,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+        text=text,
+        errors="replace" if text else None,
+        preexec_fn=die_with_parent(signal.SIGTERM),
+    )
 
 
 def run_logged(

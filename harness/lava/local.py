@@ -21,7 +21,7 @@ from pathlib import Path
 import yaml
 
 from harness.errors import InfraError
-from harness.proc import Progress, die_with_parent
+from harness.proc import Progress, spawn_stderr
 
 DISPATCHER_TMP = Path("/var/lib/lava/dispatcher/tmp")
 TERM_GRACE = 20.0
@@ -93,16 +93,7 @@ def run(
     log_path = out / "lava.log"
     progress = Progress("lava", quiet)
     t0 = time.monotonic()
-    proc = subprocess.Popen(
-        argv,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-        text=True,
-        errors="replace",
-        preexec_fn=die_with_parent(signal.SIGTERM),
-    )
+    proc = spawn_stderr(argv, text=True)
     timer = threading.Timer(timeout, stop, (proc, job_id))
     timer.start()
     phase, console_lines = "validate", 0

@@ -8,8 +8,6 @@ at HEAD. A tree without any remote is used as it is: offline nightlies work.
 from __future__ import annotations
 
 import re
-import signal
-import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +15,7 @@ from pathlib import Path
 from harness import git as gitmod
 from harness.errors import ConfigError
 from harness.nightly.settings import Settings
-from harness.proc import Progress, die_with_parent, kill_group
+from harness.proc import Progress, kill_group, spawn_stderr
 
 FETCH_TIMEOUT = 3600
 
@@ -111,14 +109,7 @@ def update(
 def _fetch_with_progress(cmd: list[str], label: str, quiet: bool) -> tuple[int | None, str]:
     """Run git fetch, showing its progress lines (CR-separated) on one status line."""
     progress = Progress(label, quiet)
-    proc = subprocess.Popen(
-        cmd,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-        preexec_fn=die_with_parent(signal.SIGTERM),
-    )
+    proc = spawn_stderr(cmd)
     assert proc.stderr is not None
     t0 = time.monotonic()
     out = b""

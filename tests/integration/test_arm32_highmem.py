@@ -6,6 +6,7 @@ import subprocess
 
 import pytest
 from run_files import RUN_FILES
+from small_linux import unified
 
 from harness import patches
 from harness.state import tree_state_dir
@@ -82,14 +83,7 @@ def test_user_patch_is_injected_then_reverted(harness, source_612, tmp_path):
     anchor = "static int __ref kernel_init(void *unused)\n{\n"
     assert anchor in text
     edited = text.replace(anchor, anchor + '\tpr_info("HARNESS-USER-PATCH applied\\n");\n', 1)
-    a, b = tmp_path / "a.c", tmp_path / "b.c"
-    a.write_text(text)
-    b.write_text(edited)
-    diff = subprocess.run(
-        ["diff", "-u", "--label", f"a/{rel}", "--label", f"b/{rel}", str(a), str(b)],
-        capture_output=True,
-        text=True,
-    ).stdout
+    diff = unified(rel, text, edited, tmp_path)
     patch = tmp_path / "marker.patch"
     patch.write_text(diff)
     r = harness("run", "arm32-highmem-ci", "--patch", str(patch))
