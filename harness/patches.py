@@ -313,9 +313,18 @@ def _restore(store: _Store, rel: str, want: FileState) -> bool:
         )
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path)
+        raise InfraError(f"cannot restore {path}: a folder stands where the file was")
     atomic_write_bytes(path, data, mode=want.mode if want.mode is not None else 0o644)
     return True
+
+
+def _drop_temporaries(tree: Path, rels: list[str]) -> None:
+    """A kill during an atomic restore leaves `.NAME.*.tmp` beside the file: remove it."""
+    for rel in rels:
+        p = tree / rel
+        if p.parent.is_dir():
+            for tmp in p.parent.glob(f".{p.name}.*.tmp"):
+                tmp.unlink(missing_ok=True)
 
 
 def _undo_entry(store: _Store, entry: Entry) -> list[str]:
@@ -348,6 +357,7 @@ def recover(tree: Path, *, owned: bool = False) -> list[str]:
     store = _Store(tree)
     undone = _recover_legacy(tree)
     entries = store.read_journal()
+    _drop_temporaries(tree, [*store.ledger(), *(r for e in entries or [] for r in e["files"])])
     if entries is None:
         moved = store.quarantine_journal()
         log.warning("patch journal %s was unreadable (kept as %s)", store.dir / JOURNAL, moved)

@@ -333,3 +333,12 @@ def test_owned_git_worktree_with_no_journal_is_reset_from_head(tmp_path):
     with patches.tree_lock(wt, exclusive=True):
         pass
     assert (wt / "a.c").read_text() == "one\n"
+
+
+def test_a_restore_killed_half_way_leaves_no_temporary_in_the_tree(tree, tmp_path):
+    p = _make_patch(tree, tmp_path, "x.patch", {"mm/b.c": ("alpha\n", "ALPHA\n")})
+    before = _snapshot(tree)
+    _killed_after_apply(tree, p)
+    (tree / "mm" / ".b.c.k2j3.tmp").write_text("alp")  # atomic_write_bytes killed mid-way
+    patches.recover(tree)
+    assert _snapshot(tree) == before
