@@ -209,6 +209,9 @@ class Target:
     cmdline: str
     boot_timeout: int
     silence_timeout: int
+    # after a fatal report (an oops, a BUG), this many quiet seconds end the boot: the
+    # guest is often wedged by then (a dead task held mmap_lock), and the report is out
+    crash_quiet: int = 10
     lava: LavaBoard | None = None
     hypervisor: Hypervisor | None = None
     shares_build_with: str = ""  # another target with the same kernel config: one build
@@ -322,6 +325,7 @@ def load_target(name: str, targets_dir: Path | None = None) -> Target:
         cmdline=r.get("cmdline", str, ""),
         boot_timeout=_positive(r, "boot_timeout", 600),
         silence_timeout=_positive(r, "silence_timeout", 120),
+        crash_quiet=_positive(r, "crash_quiet", 10),
         lava=_lava_board(r),
         hypervisor=_hypervisor(r),
         shares_build_with=r.get("shares_build_with", str, ""),

@@ -25,7 +25,8 @@ class BootResult:
     """How one boot ended and what its console held."""
 
     console: str
-    ending: str  # poweroff | panic | qemu-exit | timeout-total | timeout-silence | console-flood
+    # poweroff | panic | qemu-exit | crash-quiet | timeout-total | timeout-silence | console-flood
+    ending: str
     seconds: float
     exit_status: int | None
     started: bool
@@ -117,8 +118,14 @@ def boot(
     panic_grace: float = 10.0,
     quiet: bool = False,
     max_console: int = MAX_CONSOLE,
+    crash_quiet: float = 0.0,
 ) -> BootResult:
-    """Run QEMU until poweroff, panic, exit or a timeout; the whole console goes to console_log."""
+    """Run QEMU until poweroff, panic, exit or a timeout; the whole console goes to console_log.
+
+    crash_quiet: after a fatal report (an oops, a BUG), end the boot once the console has
+    been quiet that long (0: wait for the other endings); a wedged guest then costs
+    seconds, not the silence timeout.
+    """
     if total_timeout <= 0 or silence_timeout <= 0:
         raise InfraError(
             f"timeouts must be positive (total {total_timeout}, silence {silence_timeout})"
@@ -142,6 +149,7 @@ def boot(
     ending = ""
     started = done = False
     failed = 0
+    fatal_seen = False
     deadline: float | None = None
     last_data = time.monotonic()
     phase = "firmware"
@@ -157,6 +165,9 @@ def boot(
                     break
                 if now - last_data > silence_timeout:
                     ending = "timeout-silence"
+                    break
+                if fatal_seen and crash_quiet and not ending and now - last_data > crash_quiet:
+                    ending = "crash-quiet"
                     break
                 if window.total > max_console:
                     ending = ending or "console-flood"
@@ -184,6 +195,7 @@ def boot(
                     if done:
                         ending = "poweroff"
                         deadline = time.monotonic() + grace
+                fatal_seen = fatal_seen or bool(markers.FATAL.search(tail))
                 if not ending and markers.PANIC.search(tail):
                     ending = "panic"
                     deadline = time.monotonic() + panic_grace

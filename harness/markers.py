@@ -26,6 +26,13 @@ START = re.compile(rb"HARNESS: START (\S+)")
 DONE = re.compile(rb"HARNESS: DONE (\S+) failed=(\d+)")
 STEP_END = re.compile(r"HARNESS: STEP (\d+)/(\d+) END (.*?) rc=(\d+)")
 PANIC = re.compile(rb"Kernel panic - not syncing|Hardware Dom0 crashed|---\[ end Kernel panic")
+# the start of a report after which the kernel is not expected to go on normally (an oops,
+# a BUG); a WARN or a might_sleep splat is not one of them: the scenario goes on
+FATAL = re.compile(
+    rb"Unable to handle kernel (?:NULL pointer dereference|paging request)"
+    rb"|BUG: unable to handle (?:kernel|page fault)|Internal error: Oops|kernel BUG at "
+    rb"|general protection fault|Oops: [0-9a-f]{4} \[#"
+)
 # how far a boot got, for progress lines: (pattern, phase name), checked in order
 PHASES = [
     (re.compile(rb"Booting Linux|Linux version"), "kernel"),

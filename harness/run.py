@@ -443,6 +443,7 @@ def boot_and_judge(prep: Prepared) -> tuple[Verdict, list[Report]]:
         prep.nonce,
         total_timeout=prep.boot_timeout,
         silence_timeout=prep.target.silence_timeout,
+        crash_quiet=prep.target.crash_quiet,
         quiet=prep.opts.quiet,
     )
     return judge(prep, boot, t_boot)

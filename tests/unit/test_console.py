@@ -109,3 +109,31 @@ def test_line_ends_cr_only_crlf_split_and_nul():
     ends = _LineEnds()
     out = ends.feed(b"a\r\nb\rc\r") + ends.feed(b"\nd\0e\r\r\n") + ends.feed(b"f") + ends.flush()
     assert out == b"a\nb\nc\nde\nf"
+
+
+OOPS_THEN_WEDGED = """Linux version 6.12.117
+HARNESS: START @NONCE@ scenario=boot kernel=6.12.117
+HARNESS: STEP 1/1 BEGIN mremap
+Unable to handle kernel paging request at virtual address dead000000000108
+Internal error: Oops: 0000000096000004 [#1] PREEMPT SMP
+Call trace:
+ move_page_tables+0x1c/0x2a0
+---[ end trace 0000000000000000 ]---
+"""
+WARN_THEN_QUIET = """Linux version 6.12.117
+HARNESS: START @NONCE@ scenario=boot kernel=6.12.117
+WARNING: CPU: 0 PID: 1 at mm/memory.c:100 do_wp_page+0x1/0x2
+---[ end trace 0000000000000000 ]---
+"""
+
+
+def test_a_fatal_report_then_silence_ends_the_boot_at_once(tmp_path):
+    t0 = time.monotonic()
+    r = _boot(tmp_path, OOPS_THEN_WEDGED, "hang", silence_timeout=60, crash_quiet=1)
+    assert r.ending == "crash-quiet" and r.started and not r.done
+    assert time.monotonic() - t0 < 10
+
+
+def test_a_warning_lets_the_scenario_go_on(tmp_path):
+    r = _boot(tmp_path, WARN_THEN_QUIET, "hang", silence_timeout=2, crash_quiet=1)
+    assert r.ending == "timeout-silence"  # not cut short: a WARN is not fatal
