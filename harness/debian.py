@@ -24,8 +24,14 @@ SYSTEM_LIST = Path("/etc/apt/sources.list")
 KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg"
 
 
-def debian_mirror(sources: Path = SYSTEM_SOURCES, legacy: Path = SYSTEM_LIST) -> str:
-    """Return the system's Debian mirror URI, so no host name is hard-coded here."""
+def debian_mirror(
+    sources: Path = SYSTEM_SOURCES, legacy: Path = SYSTEM_LIST, *, security: bool = False
+) -> str:
+    """Return the system's Debian mirror URI, so no host name is hard-coded here.
+
+    With security=True, the security archive's URI (for `*-security` suites such as
+    bookworm-security, which only that archive serves).
+    """
     if sources.exists():
         block_is_deb = False
         for line in sources.read_text().splitlines():
@@ -36,14 +42,15 @@ def debian_mirror(sources: Path = SYSTEM_SOURCES, legacy: Path = SYSTEM_LIST) ->
                 block_is_deb = "deb" in line.split(":", 1)[1].split()
             elif line.startswith("URIs:") and block_is_deb:
                 uri = line.split(":", 1)[1].split()[0]
-                if not uri.rstrip("/").endswith("-security"):
+                if uri.rstrip("/").endswith("-security") == security:
                     return uri
     if legacy.exists():
         for line in legacy.read_text().splitlines():
             m = re.match(r"\s*deb\s+(?:\[[^\]]*\]\s+)?(\S+)\s+\S+", line)
-            if m and "security" not in m.group(1):
+            if m and ("security" in m.group(1)) == security:
                 return m.group(1)
-    raise InfraError(f"no Debian mirror found in {sources} or {legacy}")
+    what = "Debian security mirror" if security else "Debian mirror"
+    raise InfraError(f"no {what} found in {sources} or {legacy}")
 
 
 def _apt_opts(state: Path, arch: str) -> list[str]:
@@ -81,9 +88,9 @@ def download_deb(package: str, *, suites: list[str], arch: str, cache: Path) -> 
     )
     if existing:
         return existing[-1]
-    mirror = debian_mirror()
     missing = []
     for suite in suites:
+        mirror = debian_mirror(security=suite.endswith("-security"))
         state = cache / f"apt-{suite}-{arch}"
         (state / "lists" / "partial").mkdir(parents=True, exist_ok=True)
         (state / "cache" / "archives" / "partial").mkdir(parents=True, exist_ok=True)
@@ -113,7 +120,7 @@ def download_deb(package: str, *, suites: list[str], arch: str, cache: Path) -> 
             return got[-1]
     raise InfraError(
         f"Debian package {package} ({arch}) is in none of the suites {', '.join(missing)} "
-        f"at {mirror}"
+        f"at {debian_mirror()}"
     )
 
 

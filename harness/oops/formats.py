@@ -19,6 +19,7 @@ import re._parser as _sre_parser  # type: ignore[import-not-found]
 from dataclasses import dataclass, field
 
 from .stack import (
+    ARM_STACK_DUMP,
     CALL_TRACE,
     PARSE_STACK,
     RIP_FRAME,
@@ -671,7 +672,7 @@ KINDS: tuple[Kind, ...] = (
                 r"memory)",
                 "BUG: unable to handle kernel {0} in {1}",
                 alt=("bad-access in {1}",),
-                stack=Stack(_RIP_STACK),
+                stack=Stack(_RIP_STACK, parts2=(RIP_FRAME, ARM_STACK_DUMP, P)),
             )
         ],
     ),

@@ -100,10 +100,11 @@ def parse_trace(lines: list[str]) -> list[Frame]:
     for line in lines:
         if not started:
             m = _START.search(line) if "race:" in line else None
-            if not m:
-                continue
+            if m:
+                line = m["rest"]
+            elif not (" from " in line and _ARM.match(line)):
+                continue  # (arm32's unwinder on 6.1 prints its frames with no header)
             started = True
-            line = m["rest"]
             if not line.strip():
                 continue
         m = _INLINE.match(line) if "[inline]" in line else None

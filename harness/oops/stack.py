@@ -39,6 +39,8 @@ RIP_FRAME = rx(
     r"|(?:[0-9]+:)?{PC} +\[< *\(null\)>\] +\(null\)|[0-9]+: +\(null\))"
 )
 CALL_TRACE = rx(r"Call (?:T|t)race:|Backtrace:")
+# arm32's unwinder before "Call trace:" was printed (6.1): the frames follow the stack dump
+ARM_STACK_DUMP = rx(r"Stack: \(0x[0-9a-f]+ to 0x[0-9a-f]+\)")
 XEN_RIP = rx(
     r"(?:RIP|PC):\s+(?:[0-9a-f]{4}:)?(?:\[<[0-9a-f]+>\]\s*)?(?:[0-9a-f]{8,16}\s+)?(?:\S+#)?{FUNC}"
 )

@@ -312,9 +312,23 @@ def check_corrupted(title: str, report: str, fmt: F.Format | None) -> str:
                 break
         if key is not S.RISCV_STACK_START and corrupted:
             return "no frames in a stack trace"
-    if not has_stack:
+    if not has_stack and not _headerless_arm_trace(report):
         return "no stack trace in report"
     return ""
+
+
+_HEX_DUMP = re.compile(r"^\s*[0-9a-f]{3,4}:(?:\s+[0-9a-f]{8})*\s*$")
+
+
+def _headerless_arm_trace(report: str) -> bool:
+    """arm32's unwinder on 6.1 prints the frames right after the stack dump, no header."""
+    m = S.ARM_STACK_DUMP.search(report)
+    if m is None:
+        return False
+    for line in report[m.end() :].split("\n")[1:]:
+        if not _HEX_DUMP.match(line):
+            return _frame_match(line) is not None
+    return False
 
 
 # ---------------------------------------------------------------------------

@@ -109,7 +109,10 @@ def test_canary_variant_selection():
     v73 = s.variant_for((7, 3, 4))
     assert v612 and v612.expect and "__pte_offset_map_lock" in v612.expect.title
     assert v73 and v73.expect and v73.expect.title.endswith(" pte_offset_map_lock")
-    assert s.variant_for((6, 1, 0)) is None
+    v61, v72 = s.variant_for((6, 1, 192)), s.variant_for((7, 2, 13))
+    assert v61 and [p.name for p in v61.patches] == ["pte-lockptr-highpte-6.1.patch"]
+    assert v72 and [p.name for p in v72.patches] == ["pte-lockptr-highpte-7.2.patch"]
+    assert s.variant_for((6, 0, 0)) is None and s.variant_for((7, 4, 0)) is None
 
 
 def test_scenario_errors(tmp_path):

@@ -82,9 +82,20 @@ def test_debian_mirror_from_deb822(tmp_path):
         "Types: deb\nURIs: http://mirror.example/debian-security\nSuites: bookworm-security\n"
     )
     assert debian.debian_mirror(s, tmp_path / "none") == "http://mirror.example/debian"
+    assert (
+        debian.debian_mirror(s, tmp_path / "none", security=True)
+        == "http://mirror.example/debian-security"
+    )
     legacy = tmp_path / "sources.list"
-    legacy.write_text("deb [arch=amd64] http://old.example/debian bookworm main\n")
+    legacy.write_text(
+        "deb [arch=amd64] http://old.example/debian bookworm main\n"
+        "deb http://old.example/debian-security bookworm-security main\n"
+    )
     assert debian.debian_mirror(tmp_path / "none", legacy) == "http://old.example/debian"
+    assert (
+        debian.debian_mirror(tmp_path / "none", legacy, security=True)
+        == "http://old.example/debian-security"
+    )
     with pytest.raises(InfraError):
         debian.debian_mirror(tmp_path / "none", tmp_path / "none2")
 
