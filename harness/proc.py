@@ -142,6 +142,7 @@ def run_logged(
         assert proc.stdout is not None
         for line in proc.stdout:
             log.write(line)
+            log.flush()  # `tail -f build.log` (and a watcher) sees make as it goes
             if on_line:
                 on_line(line)
         return proc.wait()

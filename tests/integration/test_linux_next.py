@@ -3,7 +3,7 @@ rebuilt on a moving mainline (no tag an ancestor of the next), fetched from a re
 
 Three nightlies of arm32-highmem-ci x [boot, pte-lockptr-highpte] over the history of
 tests/fakes/linux_next.py, published one tag a day on a bare "upstream" and fetched by a
-lab's clone: the canary follows the tree (the nearest port that applies), then turns
+the lab's repository: the canary follows the tree (the nearest port that applies), then turns
 stale when the bug arrives in another form, which `boot` reports under the canary's
 title: a new regression, bisected across the rebase from the merge base. Then a flaky
 bug (one boot in two) is bisected with a confidence.
@@ -32,7 +32,8 @@ BOOT, CANARY = "arm32-highmem-ci/boot", "arm32-highmem-ci/pte-lockptr-highpte"
 @pytest.fixture(scope="module")
 def upstream(kernel_git_repo) -> tuple[History, Path, Path]:
     """The maintainers' tree, a bare upstream that publishes one tag a day, and the lab's
-    clone (kept between sessions at a fixed path, so its builds stay warm)."""
+    repository: the fixture's own, so nightlies and bisects build in the harness worktree
+    the other git tests warmed (another clone would be another cold kernel build)."""
     from harness import source
 
     root = source.cache_root() / "test-repos"
@@ -46,11 +47,10 @@ def upstream(kernel_git_repo) -> tuple[History, Path, Path]:
     git_env(root, "init", "-q", "--bare", str(bare))
     alternates = [kernel_git_repo / ".git" / "objects", work / ".git" / "objects"]
     (bare / "objects" / "info" / "alternates").write_text("".join(f"{p}\n" for p in alternates))
-    lab = root / "linux-next-lab"
-    if not (lab / ".git").exists():
-        git_env(root, "clone", "-q", "--shared", "--no-checkout", str(kernel_git_repo), str(lab))
-    for tag in git_env(lab, "tag", "--list", "next-*").split():
-        git_env(lab, "tag", "-d", tag)  # tonight's tags come from upstream, one a day
+    lab = kernel_git_repo
+    ours = {f"next-{day}" for day in DAYS}  # tonight's tags come from upstream, one a day
+    for tag in set(git_env(lab, "tag", "--list", "next-*").split()) & ours:
+        git_env(lab, "tag", "-d", tag)
     if "linux-next" in git_env(lab, "remote").split():
         git_env(lab, "remote", "remove", "linux-next")
     return hist, bare, lab
@@ -160,7 +160,7 @@ def test_flaky_bug_bisected_with_confidence(upstream, nights, tmp_path):
     proc = harness(
         "bisect", "arm32-highmem-ci", "--kernel", str(lab),
         "--good", f"next-{DAYS[0]}", "--bad", f"next-{DAYS[2]}",
-        "--calibrate", "8", "--confidence", "0.9",
+        "--scenario", "smoke", "--calibrate", "8", "--confidence", "0.9",
         results=tmp_path,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]

@@ -31,20 +31,13 @@ TITLE = "BUG: unable to handle kernel NULL pointer dereference in __pte_offset_m
 
 @pytest.fixture(scope="module")
 def next_repo(kernel_git_repo):
-    """A clone of the fixture's repository (objects shared) with the three next- tags.
+    """The fixture's repository with a nightly-next branch and the three next- tags.
 
-    A clone of its own gives the nightly its own harness worktree and build dir, so it
-    never moves the worktree test_bisect builds from, even when both run at once. It is
-    kept between sessions (its builds stay warm); the commits are reproducible.
+    The same repository as every git test, so the nightly builds in the one harness
+    worktree (and build dir) that CI already warmed: a clone of its own would cost a
+    cold kernel build. The commits are reproducible (fixed dates), so tags are re-set.
     """
-    from harness import source
-
-    repo = source.cache_root() / "test-repos" / "linux-6.12-next"
-    if (repo / ".git").exists():
-        git_env(repo, "fetch", "-q", "--tags", "origin")
-    else:
-        git_env(kernel_git_repo.parent, "clone", "-q", "--shared", "--no-checkout",
-                str(kernel_git_repo), str(repo))  # fmt: skip
+    repo = kernel_git_repo
     git_env(repo, "checkout", "-q", "-f", "-B", "nightly-next", "v6.12-debian")
     comment(repo, "mm/mmap.c", "next-20260301: do_mmap() callers hold mmap_lock for write.")
     tags = {"next-20260301": commit(repo, "mm/mmap: note the locking of do_mmap() callers")}
