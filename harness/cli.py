@@ -212,6 +212,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="a canary's clean twin: the same steps without its bug patches (must pass)",
     )
+    r.add_argument(
+        "--cmdline",
+        metavar="TEXT",
+        help="append TEXT to the kernel command line (after the target's and the scenario's)",
+    )
     r.set_defaults(func=cmd_run)
 
     b = sub.add_parser(

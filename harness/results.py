@@ -107,6 +107,9 @@ def summary_text(meta: dict[str, Any], verdict: Any, reports: list[Any]) -> str:
     ]
     if meta.get("patches"):
         lines.append("  patches:  " + ", ".join(Path(p["path"]).name for p in meta["patches"]))
+    extra = (meta.get("boot") or {}).get("extra_cmdline")
+    if extra:
+        lines.append(f"  cmdline:  ... {extra}")
     lines.append(f"  verdict:  {verdict.verdict.upper()}: {verdict.summary}")
     lines += [f"            {d}" for d in verdict.details]
     for r in reports:

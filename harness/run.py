@@ -58,6 +58,7 @@ class RunOptions:
     results_root: Path | None = None
     boot_timeout: int | None = None
     clean: bool = False  # a canary's clean twin: its steps and cmdline without its patches
+    cmdline: str = ""  # appended to the target's and the scenario's kernel command line
 
     @classmethod
     def from_args(cls, args: Any) -> RunOptions:
@@ -73,6 +74,7 @@ class RunOptions:
             results_root=Path(args.results) if args.results else None,
             boot_timeout=args.timeout,
             clean=getattr(args, "clean", False),
+            cmdline=check_cmdline(getattr(args, "cmdline", None) or ""),
         )
 
 
@@ -83,6 +85,13 @@ class RunOutcome:
     verdict: Verdict
     reports: list
     summary: str
+
+
+def check_cmdline(text: str) -> str:
+    """A --cmdline value: one line of printable words, spaces normalised."""
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in text):
+        raise ConfigError(f"--cmdline {text!r}: control characters (a newline?) are not allowed")
+    return " ".join(text.split())
 
 
 def _sha(path: Path) -> str:
@@ -97,6 +106,8 @@ def _argv_string(opts: RunOptions) -> str:
         parts += ["--patch", str(p)]
     if opts.clean:
         parts.append("--clean")
+    if opts.cmdline:
+        parts += ["--cmdline", opts.cmdline]
     return shlex.join(parts)
 
 
@@ -337,13 +348,19 @@ def prepare(prep: Prepared) -> Prepared:
     )
     initrd = rootfs.build_initramfs(target, scenario, cache, rdir / "initramfs.cpio.gz", prep.nonce)
     accel = qemu.choose_accel(target, opts.accel)
-    cmdline = qemu.kernel_cmdline(target, scenario.cmdline)
+    cmdline = qemu.kernel_cmdline(target, scenario.cmdline, opts.cmdline)
     hv_image = hypervisor.image_for(target.hypervisor, cache) if target.hypervisor else None
     if hv_image is not None:
         hv_image = build_mod.keep(hv_image.parent, [hv_image], rdir / "kernel")[hv_image]
     argv = qemu.command_line(target, result.image, initrd, cmdline, accel.accel, hv_image)
     write_reproducer(rdir, argv)
-    boot_meta = {"argv": argv, "accel": accel.accel, "accel_reason": accel.reason}
+    boot_meta = {
+        "argv": argv,
+        "accel": accel.accel,
+        "accel_reason": accel.reason,
+        "cmdline": cmdline,
+        "extra_cmdline": opts.cmdline,
+    }
     if target.hypervisor and hv_image:
         boot_meta["hypervisor"] = {
             "kind": target.hypervisor.kind,
