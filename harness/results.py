@@ -114,6 +114,8 @@ def summary_text(meta: dict[str, Any], verdict: Any, reports: list[Any]) -> str:
     lines += [f"            {d}" for d in verdict.details]
     for r in reports:
         lines += ["", f"TITLE: {r.title}", f"TYPE: {r.type}"]
+        if getattr(r, "count", 1) > 1:
+            lines.append(f"SEEN:  x{r.count} in this console (repeats merged; the first is shown)")
         if r.frames:
             lines.append("Call trace: " + " <- ".join(f.function for f in r.frames[:12]))
     if meta.get("results_dir"):

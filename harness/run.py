@@ -426,8 +426,9 @@ def judge(prep: Prepared, boot: console.BootResult, t_boot: float) -> tuple[Verd
     """Parse the console into reports and decide; writes reports.json and junit.xml."""
     meta, rdir, result = prep.meta, prep.rdir, prep.build
     assert result is not None
-    reports = parse(boot.console)
-    _symbolize(reports, result.vmlinux, prep.target)
+    prefixes = _source_prefixes(prep)
+    reports = parse(boot.console, source_prefixes=prefixes)
+    _symbolize(reports, result.vmlinux, prep.target, prefixes)
     seen = known.split(
         reports,
         prep.known_issues,
@@ -469,11 +470,20 @@ def judge(prep: Prepared, boot: console.BootResult, t_boot: float) -> tuple[Verd
     return verdict, reports
 
 
-def _symbolize(reports: list, vmlinux: Path, target: Target) -> None:
+def _source_prefixes(prep: Prepared) -> list[str]:
+    """How this build spells its kernel tree in paths (reports say mm/x.c instead)."""
+    from harness.oops.paths import prefixes_for
+
+    if prep.source is None:
+        return []
+    return prefixes_for(prep.source.tree, prep.build.build_dir if prep.build else None)
+
+
+def _symbolize(reports: list, vmlinux: Path, target: Target, prefixes: list[str]) -> None:
     if not reports or not vmlinux.exists():
         return
     try:
         from harness.oops.symbolize import symbolize
     except ImportError:  # pragma: no cover - symbolisation is optional
         return
-    symbolize(reports, vmlinux, addr2line=f"{target.cross_compile}addr2line")
+    symbolize(reports, vmlinux, f"{target.cross_compile}addr2line", source_prefixes=prefixes)

@@ -105,8 +105,10 @@ def _decide(
         return _canary(boot, reports, expect, details)
     if counted:
         first = counted[0]
+        times = getattr(first, "count", 1)
+        seen = f" x{times}" if times > 1 else ""
         more = f" (+{len(counted) - 1} more)" if len(counted) > 1 else ""
-        return Verdict("fail", EXIT_REGRESSION, f"regression: {first.title}{more}", details)
+        return Verdict("fail", EXIT_REGRESSION, f"regression: {first.title}{seen}{more}", details)
     if boot.ending == "console-flood":
         return Verdict(
             "infra-error",
