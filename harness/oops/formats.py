@@ -40,6 +40,8 @@ class Stack:
     parts2: tuple[re.Pattern[str] | None, ...] = ()
     skip: tuple[str, ...] = ()
     extractor: Extractor | None = None
+    # Tried when parts and parts2 find no frame (ours: arm32's register dump).
+    parts3: tuple[re.Pattern[str] | None, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -293,6 +295,12 @@ KINDS: tuple[Kind, ...] = (
             _f(
                 r"BUG: non-zero nr_pmds on freeing mm",
                 "BUG: non-zero nr_pmds on freeing mm",
+                no_stack_trace=True,
+            ),
+            # Linux >= 4.15 counts page-table bytes instead of nr_ptes and nr_pmds.
+            _f(
+                r"BUG: non-zero pgtables_bytes on freeing mm",
+                "BUG: non-zero pgtables_bytes on freeing mm",
                 no_stack_trace=True,
             ),
             # Filesystem type and block device vary between runs: keep them out.
@@ -621,6 +629,8 @@ KINDS: tuple[Kind, ...] = (
                     parts2=(rx(r"(?:apic_timer_interrupt|Exception stack|el1h_64_irq)"), P),
                     skip=("apic_timer_interrupt", "rcu"),
                     extractor=stall_frame,
+                    # arm32 dumps the interrupted registers, then their call trace.
+                    parts3=_RIP_STACK,
                 ),
             ),
             _f(
