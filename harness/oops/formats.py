@@ -315,6 +315,9 @@ KINDS: tuple[Kind, ...] = (
                 "BUG: Bad page {0} in {1}",
                 stack=Stack(
                     (rx(r"page last allocated"), P),
+                    # without page_owner (syzkaller then says "corrupted"): the caller
+                    # that freed or allocated the page, as on the kernel's own stack
+                    parts2=_TRACE,
                     skip=(
                         "(free|put|get|update|release)_page",
                         "free_unref",
@@ -324,6 +327,8 @@ KINDS: tuple[Kind, ...] = (
                         "alloc",
                         "vmap",
                         "page_owner",
+                        "bad_page",
+                        "check_new_page",
                     ),
                 ),
             ),
@@ -630,7 +635,7 @@ KINDS: tuple[Kind, ...] = (
                     skip=("apic_timer_interrupt", "rcu"),
                     extractor=stall_frame,
                     # arm32 dumps the interrupted registers, then their call trace.
-                    parts3=_RIP_STACK,
+                    parts3=(rx(r"PC is at {FUNC}"), CALL_TRACE, P),
                 ),
             ),
             _f(
