@@ -186,7 +186,8 @@ EXAMPLES = {
   harness run arm32-highmem-ci                       # clean boot, Debian's 6.12
   harness run arm32-highmem-ci -s pte-lockptr-highpte  # a canary: exits 1 when caught
   harness run x86-64-ci --kernel ~/linux@next-20261130 --patch fix.patch
-  harness run arm64-bbml2-ci -s cow-without-bbm --clean  # the canary's clean twin""",
+  harness run arm64-bbml2-ci -s cow-without-bbm --clean  # the canary's clean twin
+  harness run x86-64-ci --cmdline "loglevel=8 nokaslr"  # after the target's and scenario's""",
     "bisect": """examples:
   harness bisect arm32-highmem-ci --kernel ~/linux --good v7.4 --bad next-20261130
   harness bisect x86-64-ci --kernel ~/linux --good next-20261127 --bad next-20261130 \\

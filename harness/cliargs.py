@@ -90,3 +90,9 @@ def add_run_arguments(p: argparse.ArgumentParser, *, lava: bool = False) -> None
         action="store_true",
         help="a canary's clean twin: the same steps without its bug patches (must pass)",
     )
+    p.add_argument(
+        "--cmdline",
+        metavar="TEXT",
+        help="append TEXT to the kernel command line (after the target's and the scenario's)"
+        + (", also in the LAVA job" if lava else ""),
+    )

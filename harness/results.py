@@ -110,10 +110,15 @@ def summary_text(meta: dict[str, Any], verdict: Any, reports: list[Any]) -> str:
     ]
     if meta.get("patches"):
         lines.append("  patches:  " + ", ".join(Path(p["path"]).name for p in meta["patches"]))
+    extra = (meta.get("boot") or {}).get("extra_cmdline")
+    if extra:
+        lines.append(f"  cmdline:  ... {extra}")
     lines.append(f"  verdict:  {verdict.verdict.upper()}: {verdict.summary}")
     lines += [f"            {d}" for d in verdict.details]
     for r in reports:
         lines += ["", f"TITLE: {r.title}", f"TYPE: {r.type}"]
+        if getattr(r, "count", 1) > 1:
+            lines.append(f"SEEN:  x{r.count} in this console (repeats merged; the first is shown)")
         if r.frames:
             lines.append("Call trace: " + " <- ".join(f.function for f in r.frames[:12]))
     if meta.get("results_dir"):

@@ -59,6 +59,7 @@ class RunOptions:
     results_root: Path | None = None
     boot_timeout: int | None = None
     clean: bool = False  # a canary's clean twin: its steps and cmdline without its patches
+    cmdline: str = ""  # appended to the target's and the scenario's kernel command line
 
     def argv(self, *verb: str) -> list[str]:
         """The harness command line that repeats this run (it never carries a secret)."""
@@ -73,6 +74,8 @@ class RunOptions:
             out += ["--timeout", str(self.boot_timeout)]
         if self.clean:
             out.append("--clean")
+        if self.cmdline:
+            out += ["--cmdline", self.cmdline]
         return out
 
     def command(self, *verb: str) -> str:
@@ -92,6 +95,7 @@ class RunOptions:
             results_root=Path(args.results) if args.results else None,
             boot_timeout=args.timeout,
             clean=getattr(args, "clean", False),
+            cmdline=check_cmdline(getattr(args, "cmdline", None) or ""),
         )
 
 
@@ -105,6 +109,13 @@ class RunOutcome:
     build_seconds: float = 0.0
     build_steps: int = 0
     boot_seconds: float = 0.0
+
+
+def check_cmdline(text: str) -> str:
+    """A --cmdline value: one line of printable words, spaces normalised."""
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in text):
+        raise ConfigError(f"--cmdline {text!r}: control characters (a newline?) are not allowed")
+    return " ".join(text.split())
 
 
 def _sha(path: Path) -> str:
@@ -378,13 +389,19 @@ def prepare(prep: Prepared) -> Prepared:
     )
     initrd = rootfs.build_initramfs(target, scenario, cache, rdir / "initramfs.cpio.gz", prep.nonce)
     accel = qemu.choose_accel(target, opts.accel)
-    cmdline = qemu.kernel_cmdline(target, scenario.cmdline)
+    cmdline = qemu.kernel_cmdline(target, scenario.cmdline, opts.cmdline)
     hv_image = hypervisor.image_for(target.hypervisor, cache) if target.hypervisor else None
     if hv_image is not None:
         hv_image = build_mod.keep(hv_image.parent, [hv_image], rdir / "kernel")[hv_image]
     argv = qemu.command_line(target, result.image, initrd, cmdline, accel.accel, hv_image)
     write_reproducer(rdir, argv)
-    boot_meta: dict[str, Any] = {"argv": argv, "accel": accel.accel, "accel_reason": accel.reason}
+    boot_meta: dict[str, Any] = {
+        "argv": argv,
+        "accel": accel.accel,
+        "accel_reason": accel.reason,
+        "cmdline": cmdline,
+        "extra_cmdline": opts.cmdline,
+    }
     if target.hypervisor and hv_image:
         boot_meta["hypervisor"] = {
             "kind": target.hypervisor.kind,
@@ -453,8 +470,9 @@ def judge(prep: Prepared, boot: console.BootResult, t_boot: float) -> tuple[Verd
     """Parse the console into reports and decide; writes reports.json and junit.xml."""
     meta, rdir, result = prep.meta, prep.rdir, prep.build
     assert result is not None
-    reports = parse(boot.console)
-    _symbolize(reports, result.vmlinux, prep.target)
+    prefixes = _source_prefixes(prep)
+    reports = parse(boot.console, source_prefixes=prefixes)
+    _symbolize(reports, result.vmlinux, prep.target, prefixes)
     seen = known.split(
         reports,
         prep.known_issues,
@@ -497,11 +515,20 @@ def judge(prep: Prepared, boot: console.BootResult, t_boot: float) -> tuple[Verd
     return verdict, reports
 
 
-def _symbolize(reports: list[Report], vmlinux: Path, target: Target) -> None:
+def _source_prefixes(prep: Prepared) -> list[str]:
+    """How this build spells its kernel tree in paths (reports say mm/x.c instead)."""
+    from harness.oops.paths import prefixes_for
+
+    if prep.source is None:
+        return []
+    return prefixes_for(prep.source.tree, prep.build.build_dir if prep.build else None)
+
+
+def _symbolize(reports: list[Report], vmlinux: Path, target: Target, prefixes: list[str]) -> None:
     if not reports or not vmlinux.exists():
         return
     try:
         from harness.oops.symbolize import symbolize
     except ImportError:  # pragma: no cover - symbolisation is optional
         return
-    symbolize(reports, vmlinux, addr2line=f"{target.cross_compile}addr2line")
+    symbolize(reports, vmlinux, f"{target.cross_compile}addr2line", source_prefixes=prefixes)

@@ -122,8 +122,12 @@ def _decide(
         return _canary(boot, reports, expect, details)
     if counted:
         first = counted[0]
+        times = getattr(first, "count", 1)
+        seen = f" x{times}" if times > 1 else ""
         more = f" (+{len(counted) - 1} more)" if len(counted) > 1 else ""
-        return Verdict(Kind.FAIL, EXIT_REGRESSION, f"regression: {first.title}{more}", details)
+        return Verdict(
+            Kind.FAIL, EXIT_REGRESSION, f"regression: {first.title}{seen}{more}", details
+        )
     if boot.ending == "console-flood":
         return Verdict(
             Kind.INFRA_ERROR,

@@ -41,6 +41,8 @@ class Stack:
     parts2: tuple[re.Pattern[str] | None, ...] = ()
     skip: tuple[str, ...] = ()
     extractor: Extractor | None = None
+    # Tried when parts and parts2 find no frame (ours: arm32's register dump).
+    parts3: tuple[re.Pattern[str] | None, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -297,6 +299,12 @@ KINDS: tuple[Kind, ...] = (
                 "BUG: non-zero nr_pmds on freeing mm",
                 no_stack_trace=True,
             ),
+            # Linux >= 4.15 counts page-table bytes instead of nr_ptes and nr_pmds.
+            _f(
+                r"BUG: non-zero pgtables_bytes on freeing mm",
+                "BUG: non-zero pgtables_bytes on freeing mm",
+                no_stack_trace=True,
+            ),
             # Filesystem type and block device vary between runs: keep them out.
             _f(
                 r"BUG: Dentry .* still in use",
@@ -309,6 +317,9 @@ KINDS: tuple[Kind, ...] = (
                 "BUG: Bad page {0} in {1}",
                 stack=Stack(
                     (rx(r"page last allocated"), P),
+                    # without page_owner (syzkaller then says "corrupted"): the caller
+                    # that freed or allocated the page, as on the kernel's own stack
+                    parts2=_TRACE,
                     skip=(
                         "(free|put|get|update|release)_page",
                         "free_unref",
@@ -318,6 +329,8 @@ KINDS: tuple[Kind, ...] = (
                         "alloc",
                         "vmap",
                         "page_owner",
+                        "bad_page",
+                        "check_new_page",
                     ),
                 ),
             ),
@@ -623,6 +636,8 @@ KINDS: tuple[Kind, ...] = (
                     parts2=(rx(r"(?:apic_timer_interrupt|Exception stack|el1h_64_irq)"), P),
                     skip=("apic_timer_interrupt", "rcu"),
                     extractor=stall_frame,
+                    # arm32 dumps the interrupted registers, then their call trace.
+                    parts3=(rx(r"PC is at {FUNC}"), CALL_TRACE, P),
                 ),
             ),
             _f(

@@ -75,6 +75,10 @@ class Report:
     lr: str | None = None
     # Extra lines worth keeping, e.g. "(XEN) Hardware Dom0 crashed: ...".
     notes: list[str] = field(default_factory=list)
+    # Reports with this title in the log (repeats merged into the first, see parse()),
+    # and where the later ones start.
+    count: int = 1
+    repeats: list[int] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-serialisable dict with every field (frames as dicts)."""

@@ -5,11 +5,12 @@ from __future__ import annotations
 import bisect
 import logging
 import re
+from collections.abc import Iterable
 
 from . import fields as fields_mod
 from . import formats as F
+from . import paths, segment
 from . import prefix as P
-from . import segment
 from . import title as T
 from .frames import parse_trace
 from .model import Report
@@ -20,17 +21,43 @@ _BANNER = re.compile(r"Linux version (\S+)")
 _XEN_PANIC = re.compile(r"Panic on CPU \d+:")
 
 
-def parse(text: str) -> list[Report]:
-    """Every crash report in a console log, in order.  Never raises.
+def parse(text: str, *, merge: bool = True, source_prefixes: Iterable[str] = ()) -> list[Report]:
+    """Every crash report in a console log, in order, repeats merged.  Never raises.
+
+    One report per bug: later reports with the title of an earlier one are folded
+    into it (`count`), so a bug hit at every exec is one report "x6", shown as its
+    first occurrence.  `source_prefixes` are the spellings of the kernel tree a
+    build prints (paths.prefixes_for); report texts name files relative to it.
 
     A parser bug is logged and yields no reports rather than killing a run
     that already has a console log worth keeping.
     """
     try:
-        return parse_strict(text)
+        return parse_strict(text, merge=merge, source_prefixes=source_prefixes)
     except Exception:  # pragma: no cover - a parser bug must not kill a run
         log.exception("oops parser failed; reporting what could be parsed")
         return []
+
+
+def merge_repeats(reports: list[Report]) -> list[Report]:
+    """Fold each report into the first earlier one with the same title.
+
+    The first occurrence is kept in full; it counts the others (`count`), remembers
+    where they start (`repeats`), and takes their notes and a panic that followed one.
+    """
+    first: dict[str, Report] = {}
+    out: list[Report] = []
+    for rep in reports:
+        seen = first.get(rep.title)
+        if seen is None:
+            first[rep.title] = rep
+            out.append(rep)
+            continue
+        seen.count += rep.count
+        seen.repeats.append(rep.start)
+        seen.panicked = seen.panicked or rep.panicked
+        seen.notes.extend(n for n in rep.notes if n not in seen.notes)
+    return out
 
 
 def _find_all(text: str, needle: str) -> list[int]:
@@ -63,8 +90,20 @@ class _BootVersion:
         return self.version
 
 
-def parse_strict(text: str) -> list[Report]:
-    """Like parse(), but lets parser bugs raise (for tests and fuzzing)."""
+def parse_strict(
+    text: str, *, merge: bool = False, source_prefixes: Iterable[str] = ()
+) -> list[Report]:
+    """Like parse(), but lets parser bugs raise and keeps repeats apart by default
+    (for tests and fuzzing)."""
+    reports = _parse(text)
+    prefixes = tuple(source_prefixes)
+    for rep in reports:
+        rep.text = paths.tree_relative(rep.text, prefixes)
+        rep.notes = [paths.tree_relative(n, prefixes) for n in rep.notes]
+    return merge_repeats(reports) if merge else reports
+
+
+def _parse(text: str) -> list[Report]:
     if isinstance(text, bytes | bytearray):
         text = bytes(text).decode("utf-8", "replace")
     if not isinstance(text, str):

@@ -25,6 +25,13 @@ def render(rep: Report, log_text: str = "", index: int = 1, total: int = 1) -> s
         last = log_text.count("\n", 0, rep.end) + 1
         where += f", log lines {first}-{last}"
     lines.append(f"WHERE: {where}")
+    if rep.count > 1:
+        again = ""
+        if log_text and rep.repeats:
+            again = ", again at log lines " + ", ".join(
+                str(log_text.count("\n", 0, pos) + 1) for pos in rep.repeats
+            )
+        lines.append(f"SEEN: x{rep.count} (repeats merged, the first is shown{again})")
     fields = [
         ("ARCH", rep.arch),
         ("VERSION", rep.version),

@@ -87,10 +87,12 @@ FRAME_LINES = (
 CORRUPTED_LINES = (rx(r"^( \[<?(?:0x)?[0-9a-f]+>?\])? should_fail(slab)?(\.[a-z0-9.]+)?\+0x"),)
 
 # Syscall wrappers stripped from guilty frames (raw names become ALT titles).
+# Unlike syzkaller, "sys_" itself stays: arm32 calls sys_execve directly where x86 and
+# arm64 go through __x64_sys_execve / __arm64_sys_execve, and all three must give the
+# title syzkaller gives on x86 and arm64, "... in sys_execve".
 STRIP_PREFIXES = (
     "SYSC_",
     "SyS_",
-    "sys_",
     "__x64_",
     "__ia32_",
     "__arm64_",
@@ -117,6 +119,7 @@ _SKIP_GROUPS = {
     "panic, traps, stack dumping, printing": r"""
         panic invalid_op report_bug fixup_bug do_error _trap$|do_trap show_stack dump_stack
         walk_stack dump_backtrace warn_slowpath warn_alloc warn_bogus __warn
+        unwind_backtrace walk_stackframe ^unwind_frame$ ^kunwind_ show_trace_log_lvl
         program_check_exception program_check_common print_tainted ^get_taint$
         stack_trace_consume_entry arch_stack_walk stack_trace_save printk va_format dev_info
         dev_notice dev_warn dev_err dev_alert dev_crit dev_emerg hex_dump_to_buffer

@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from .model import Frame, Report
+from .paths import file_relative
 
 log = logging.getLogger(__name__)
 
@@ -118,9 +119,17 @@ def _clean(path: str, strip: str) -> str:
 
 
 def symbolize(
-    reports: Iterable[Report], vmlinux: Path, addr2line: str = "addr2line", nm: str | None = None
+    reports: Iterable[Report],
+    vmlinux: Path,
+    addr2line: str = "addr2line",
+    nm: str | None = None,
+    source_prefixes: Iterable[str] = (),
 ) -> None:
-    """Fill Frame.file/line/inlined of every report; warn (never raise) on failure."""
+    """Fill Frame.file/line/inlined of every report; warn (never raise) on failure.
+
+    File names are relative to the kernel tree (paths.file_relative; `source_prefixes`
+    are the tree's spellings, paths.prefixes_for).
+    """
     reports = list(reports)
     vmlinux = Path(vmlinux)
     if not vmlinux.is_file():
@@ -161,12 +170,15 @@ def symbolize(
         return
     table = _parse_addr2line(proc.stdout)
     strip = str(vmlinux.resolve().parent) + "/"
+    prefixes = tuple(source_prefixes)
+
+    def name(path: str) -> str:
+        return file_relative(_clean(path, strip), prefixes)
+
     for frame, addr in wanted:
         chain = table.get(addr)
         if not chain:
             continue
         func, file, line = chain[-1]
-        frame.file, frame.line = _clean(file, strip), line
-        frame.inlined = [
-            {"function": f, "file": _clean(p, strip), "line": n} for f, p, n in chain[:-1]
-        ]
+        frame.file, frame.line = name(file), line
+        frame.inlined = [{"function": f, "file": name(p), "line": n} for f, p, n in chain[:-1]]

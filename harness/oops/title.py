@@ -180,9 +180,11 @@ def extract_frames(stack: F.Stack, text: str) -> tuple[list[tuple[str, str]], bo
 
     lines = text.split("\n")
     frames, ok = _extract_impl(lines, stack.parts, skip, pick)
-    if ok or not stack.parts2:
-        return frames, ok
-    return _extract_impl(lines, stack.parts2, skip, pick)
+    for parts in (stack.parts2, stack.parts3):
+        if ok or not parts:
+            break
+        frames, ok = _extract_impl(lines, parts, skip, pick)
+    return frames, ok
 
 
 def _fmt(template: str, args: list[str]) -> str:

@@ -34,6 +34,8 @@ KNOWN_KEYS = {
     "PC",
     "NOTE",
     "FRAMES",
+    # oops corpus: how often the first title came (repeats merged)
+    "COUNT",
 }
 
 

@@ -64,7 +64,11 @@ def _check(text: str) -> None:
         assert 0 <= rep.start <= rep.end <= len(text)
         assert len(rep.title.encode()) <= 120 and rep.title.isascii()
         json.dumps(rep.to_dict())
-    assert [r.title for r in parse(text)] == [r.title for r in reports]
+    titles = [r.title for r in reports]
+    assert [r.title for r in parse(text, merge=False)] == titles
+    merged = parse(text)
+    assert [r.title for r in merged] == list(dict.fromkeys(titles))
+    assert sum(r.count for r in merged) == len(reports)
 
 
 lines = st.lists(st.one_of(st.sampled_from(FRAGMENTS), st.text(max_size=60)), max_size=40)
