@@ -265,7 +265,7 @@ def _git_source(path: Path, ref: str | None, cache: Path, origin: str) -> Kernel
     commit = gitmod.commit(path, ref or "HEAD")
     if not commit:
         raise ConfigError(f"--kernel {origin}: {ref or 'HEAD'!r} is not a commit in {path}")
-    name = worktree_name(path)
+    name = worktree_name(path, cache)
     wt = cache / "worktrees" / name
     return KernelSource(
         name=name,
@@ -311,9 +311,19 @@ def _git_kernel(name: str, tree: Path, commit: str, origin: str, description: st
     )
 
 
-def worktree_name(repo: Path) -> str:
-    """The harness worktree (and build dir) name for a user's repository."""
-    return f"git-{repo.name}-{hashlib.sha1(str(repo).encode()).hexdigest()[:8]}"
+def worktree_name(repo: Path, cache: Path | None = None) -> str:
+    """The harness worktree (and build dir) name for a user's repository.
+
+    A repository inside the cache is named by its path there, not its absolute path:
+    ccache (base dir /) then sees the same relative paths from every checkout of the
+    harness, so another checkout's builds of that repository are cache hits.
+    """
+    cache = (cache or cache_root()).resolve()
+    try:
+        key = f"cache/{repo.resolve().relative_to(cache)}"
+    except ValueError:
+        key = str(repo)
+    return f"git-{repo.name}-{hashlib.sha1(key.encode()).hexdigest()[:8]}"
 
 
 def in_place(path: Path, cache: Path) -> KernelSource:
@@ -328,7 +338,7 @@ def in_place(path: Path, cache: Path) -> KernelSource:
     if path.parent == (cache / "worktrees").resolve():
         name = path.name
     else:
-        name = worktree_name(path) + "-inplace"
+        name = worktree_name(path, cache) + "-inplace"
     commit = git(path, "rev-parse", "HEAD")
     return _git_kernel(name, path, commit, f"{IN_PLACE}{path}", f"git tree {path} as checked out")
 

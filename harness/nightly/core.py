@@ -92,7 +92,7 @@ def held_worktree(repo: Path, commit: str, cache: Path) -> Iterator[source.Kerne
     under the matrix, and every run builds it as it stands (inplace:). Among the nightly's
     own runs, the matrix keeps a run that patches the tree alone (matrix.run_matrix).
     """
-    wt = cache / "worktrees" / source.worktree_name(repo)
+    wt = cache / "worktrees" / source.worktree_name(repo, cache)
     with patches.tree_lock(wt, exclusive=True):
         src = source.resolve(f"{repo}@{commit}", cache)
         if src.checkout is not None:  # resolve() leaves the checkout to the lock holder

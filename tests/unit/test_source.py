@@ -134,3 +134,20 @@ def test_release_strings_of_linux_next_and_mainline_candidates(tmp_path):
     assert read_release(tree) == "7.5.0-rc1-next-20261130"
     (tree / "Makefile").write_text(mk + "# edit\n")
     assert read_release(tree) == "7.5.0-rc1-next-20261130-dirty"
+
+
+def test_worktree_name_of_a_repo_in_the_cache_is_the_same_from_every_checkout(tmp_path):
+    """ccache (base dir /) hits across checkouts only if the build dir's relative path
+    to the worktree is the same: a repository in the cache is named by its place there."""
+    from harness.source import worktree_name
+
+    a, b = tmp_path / "a" / "kernels", tmp_path / "b" / "kernels"
+    for cache in (a, b):
+        (cache / "test-repos" / "linux").mkdir(parents=True)
+    name_a = worktree_name(a / "test-repos" / "linux", a)
+    assert name_a == worktree_name(b / "test-repos" / "linux", b)
+    assert name_a.startswith("git-linux-")
+    outside = tmp_path / "src" / "linux"
+    outside.mkdir(parents=True)
+    assert worktree_name(outside, a) != name_a  # a user's tree: its absolute path
+    assert worktree_name(outside, a) == worktree_name(outside, b)
