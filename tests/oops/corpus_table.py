@@ -16,6 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from oops_golden import first_report_lines
+
 REPO = Path(__file__).resolve().parents[2]
 CORPUS = REPO / "tests" / "oops" / "corpus"
 PATCH = CORPUS / "oops-inject-6.12.patch"
@@ -248,13 +250,7 @@ def header(reports: list) -> list[str]:
     if not reports:
         return ["TITLE: "]
     first = reports[0]
-    out = [f"TITLE: {first.title}"]
-    if first.type != "UNKNOWN":
-        out.append(f"TYPE: {first.type}")
-    if first.frame:
-        out.append(f"FRAME: {first.frame}")
-    out.append(f"CORRUPTED: {'Y' if first.corrupted else 'N'}")
-    out.append(f"PANICKED: {'Y' if first.panicked else 'N'}")
+    out = first_report_lines(first, alts=False)
     if first.count > 1:
         out.append(f"COUNT: {first.count}")
     for rep in reports[1:]:

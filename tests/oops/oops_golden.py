@@ -88,3 +88,18 @@ def read(path: Path) -> Golden:
             break
     golden.log = "\n".join(body)
     return golden
+
+
+def first_report_lines(first, alts: bool = True) -> list[str]:
+    """The header lines every golden of ours starts with: the first report's title (and
+    alternative titles), type, frame, CORRUPTED and PANICKED."""
+    lines = [f"TITLE: {first.title}"]
+    if alts:
+        lines += [f"ALT: {alt}" for alt in sorted(first.alt_titles)]
+    if first.type != "UNKNOWN":
+        lines.append(f"TYPE: {first.type}")
+    if first.frame:
+        lines.append(f"FRAME: {first.frame}")
+    lines.append(f"CORRUPTED: {'Y' if first.corrupted else 'N'}")
+    lines.append(f"PANICKED: {'Y' if first.panicked else 'N'}")
+    return lines

@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 
 import pytest
-from oops_golden import GOLDEN_DIR, RESEARCH_LOGS, read
+from oops_golden import GOLDEN_DIR, RESEARCH_LOGS, first_report_lines, read
 
 from harness.oops import Report
 from harness.oops.parser import parse_strict
@@ -25,14 +25,7 @@ def expected_header(reports: list[Report]) -> list[str]:
     if not reports:
         return ["TITLE: "]
     first = reports[0]
-    lines = [f"TITLE: {first.title}"]
-    lines += [f"ALT: {alt}" for alt in sorted(first.alt_titles)]
-    if first.type != "UNKNOWN":
-        lines.append(f"TYPE: {first.type}")
-    if first.frame:
-        lines.append(f"FRAME: {first.frame}")
-    lines.append(f"CORRUPTED: {'Y' if first.corrupted else 'N'}")
-    lines.append(f"PANICKED: {'Y' if first.panicked else 'N'}")
+    lines = first_report_lines(first)
     lines += [f"NEXT: {rep.title}" for rep in reports[1:]]
     fields = [
         ("VERSION", first.version),
