@@ -22,7 +22,7 @@ from pathlib import Path
 from harness import git as gitmod
 from harness import patches, source
 from harness.config import load_scenario, load_target
-from harness.errors import EXIT_INFRA, ConfigError, HarnessError
+from harness.errors import EXIT_INFRA, ConfigError, HarnessError, InfraError
 from harness.fsutil import atomic_write_text
 from harness.proc import DIE_WITH_PARENT_ENV, die_with_parent
 from harness.results import results_root
@@ -247,11 +247,29 @@ def _calibrate(
     return hits, boots
 
 
+def bisect_reset(wt: Path) -> None:
+    """End any bisection in the worktree, and make sure it ended.
+
+    A bisection left behind is not harmless: the next `git bisect start` there first goes
+    back to the old one's starting commit, and `git bisect run` then searches the old
+    range (git 2.39 has no `bisect reset --quiet`; that spelling failed silently here).
+    """
+    gitmod.run(wt, "bisect", "reset", check=False)
+    start = Path(gitmod.run(wt, "rev-parse", "--git-path", "BISECT_START", check=False))
+    if not start.is_absolute():
+        start = wt / start
+    if start.exists():
+        raise InfraError(
+            f"git bisect reset did not end the bisection in {wt}: "
+            f"run 'git -C {wt} bisect reset' and look at what it says"
+        )
+
+
 def _bisect(
     opts: BisectOptions, repo: Path, wt: Path, good: str, bad: str, base: str, count: int
 ) -> BisectResult:
     if wt.exists():  # a bisection left over by a killed run
-        gitmod.run(wt, "bisect", "reset", "--quiet", check=False)
+        bisect_reset(wt)
     source.checkout_worktree(repo, wt, bad)
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     folder = (opts.results_root or results_root()) / f"bisect-{stamp}-{opts.target}"
@@ -325,7 +343,7 @@ def _bisect(
         )
     run_out = (folder / "bisect-run.log").read_text(errors="replace")
     atomic_write_text(folder / "bisect.log", gitmod.run(wt, "bisect", "log", check=False) + "\n")
-    gitmod.run(wt, "bisect", "reset", "--quiet", check=False)
+    bisect_reset(wt)
     records = read_steps(steps_log)
     m = re.search(r"^([0-9a-f]{40}) is the first bad commit", run_out, re.M)
     if not m:

@@ -85,3 +85,32 @@ def test_trace_check_names_a_culprit_far_from_the_crash(tmp_path):
     subprocess.run([*g, "commit", "-qam", "near"], check=True)
     near = subprocess.run([*g, "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
     assert trace_check(repo, near, report) == ""
+
+
+def test_bisect_reset_ends_a_bisection_left_in_a_worktree(tmp_path):
+    """A bisection left in the harness worktree made the next one search the old range:
+    `git bisect start` went back to the old starting commit first."""
+    import subprocess
+
+    from harness.bisect import bisect_reset
+
+    repo, wt = tmp_path / "repo", tmp_path / "wt"
+
+    def git(where, *args):
+        return subprocess.run(
+            ["git", "-C", str(where), "-c", "user.name=t", "-c", "user.email=t@t", *args],
+            check=True, capture_output=True, text=True,
+        ).stdout.strip()  # fmt: skip
+
+    repo.mkdir()
+    git(repo, "init", "-q")
+    for name in ("A", "B", "C", "D"):
+        git(repo, "commit", "-q", "--allow-empty", "-m", name)
+        git(repo, "tag", name)
+    git(repo, "worktree", "add", "-q", "--detach", str(wt), "D")
+    git(wt, "bisect", "start", "D", "A")
+    assert (Path(git(wt, "rev-parse", "--absolute-git-dir")) / "BISECT_START").exists()
+    bisect_reset(wt)
+    assert not (Path(git(wt, "rev-parse", "--absolute-git-dir")) / "BISECT_START").exists()
+    assert git(wt, "rev-parse", "HEAD") == git(repo, "rev-parse", "D")
+    bisect_reset(wt)  # nothing to end: fine
