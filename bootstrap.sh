@@ -27,6 +27,9 @@ TEST_PACKAGES=(
   lava-server postgresql
   # headless browser: the nightly's HTML report is rendered in a test
   chromium
+  # --host: the tests start their own sshd on 127.0.0.1 (own keys, own config); Debian
+  # enables the system ssh service on install (disable it if unwanted)
+  openssh-server
 )
 if [ "${1:-}" = "--test" ]; then
   APT_PACKAGES+=("${TEST_PACKAGES[@]}")

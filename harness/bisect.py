@@ -24,9 +24,10 @@ from harness import patches, source
 from harness.config import load_scenario, load_target
 from harness.errors import EXIT_INFRA, ConfigError, HarnessError, InfraError
 from harness.fsutil import atomic_write_text
+from harness.machine import RemoteOptions
 from harness.proc import DIE_WITH_PARENT_ENV, die_with_parent
 from harness.results import results_root
-from harness.run import RunOptions, RunOutcome, execute
+from harness.run import HOST_KEY_CAUSE, RunOptions, RunOutcome, execute, remote_argv
 from harness.verdict import Kind
 
 GOOD, BAD, SKIP, ABORT = 0, 1, 125, 255
@@ -67,12 +68,15 @@ class StepOptions:
     results_root: Path | None = None
     patches: tuple[Path, ...] = ()
     jobs: int | None = None
+    remote: RemoteOptions | None = None
 
 
 def classify(outcome: RunOutcome, match: re.Pattern[str] | None) -> tuple[int, str]:
     """Map one run to git's vocabulary: good, bad, skip, or None-like ABORT for infra."""
     v = outcome.verdict
     titles = [r.title for r in outcome.reports]
+    if v.cause == HOST_KEY_CAUSE:  # not the commit's fault, and every step would hit it
+        return ABORT, f"{v.verdict}: {v.summary}"
     if v.verdict == Kind.PASS:
         return GOOD, ""
     if v.verdict in (
@@ -108,6 +112,7 @@ def step(opts: StepOptions) -> int:
         quiet=True,
         results_root=opts.results_root,
         jobs=opts.jobs,
+        remote=opts.remote,
     )
     infra_tries = 0
     while record.runs < max(1, opts.runs):
@@ -160,6 +165,7 @@ class BisectOptions:
     confidence: float = 0.95  # wanted for the whole bisection, against a flaky bug
     calibrate: int = 3  # boots of the bad commit that measure how often the bug shows
     max_runs: int = 20  # a cap on boots per good step
+    remote: RemoteOptions | None = None  # --host: every boot runs there
 
 
 def runs_for(rate: float, confidence: float, steps: int, floor: int = 1, cap: int = 20) -> int:
@@ -234,6 +240,7 @@ def _calibrate(
         quiet=True,
         results_root=folder / "calibrate",
         jobs=step_opts.jobs,
+        remote=step_opts.remote,
     )
     tries = 0
     while boots < runs and tries < runs + step_opts.retries:
@@ -285,6 +292,7 @@ def _bisect(
         log=steps_log,
         results_root=folder / "runs",
         jobs=opts.jobs,
+        remote=opts.remote,
     )
     print(
         f"[bisect] {count} commits between {opts.good} and {opts.bad}; "
@@ -333,6 +341,7 @@ def _bisect(
     ]  # fmt: skip
     if opts.jobs:
         cmd += ["--jobs", str(opts.jobs)]
+    cmd += remote_argv(opts.remote)
     with open(folder / "bisect-run.log", "w") as fh:
         proc = subprocess.run(
             ["git", "-C", str(wt), "bisect", "run", *cmd],
@@ -421,6 +430,7 @@ def _revert_check(
         quiet=True,
         results_root=folder / "revert",
         jobs=opts.jobs,
+        remote=opts.remote,
     )
     passes = 0
     while passes < runs:

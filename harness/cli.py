@@ -17,6 +17,7 @@ from harness.cliargs import (
     BISECT_ABORT,
     EXIT_INTERRUPTED,
     Parser,
+    add_remote_arguments,
     add_run_arguments,
     non_negative_int,
     positive_int,
@@ -110,6 +111,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_bisect(args: argparse.Namespace) -> int:
     from harness.bisect import BisectOptions, bisect
+    from harness.run import remote_from_args
 
     result = bisect(
         BisectOptions(
@@ -126,6 +128,7 @@ def cmd_bisect(args: argparse.Namespace) -> int:
             confidence=args.confidence,
             calibrate=args.calibrate,
             max_runs=args.max_runs,
+            remote=remote_from_args(args),
         )
     )
     print(result.summary, end="")
@@ -136,6 +139,7 @@ def cmd_bisect_step(args: argparse.Namespace) -> int:
     import subprocess
 
     from harness.bisect import ABORT, StepOptions, step
+    from harness.run import remote_from_args
     from harness.source import IN_PLACE
 
     kernel = args.kernel
@@ -161,6 +165,7 @@ def cmd_bisect_step(args: argparse.Namespace) -> int:
                 log=Path(args.log) if args.log else None,
                 results_root=Path(args.results) if args.results else None,
                 jobs=args.jobs,
+                remote=remote_from_args(args),
             )
         )
     except HarnessError as e:  # never let git take a usage error for "bad"
@@ -270,6 +275,7 @@ def build_parser() -> Parser:
     )
     b.add_argument("--jobs", "-j", type=positive_int, help="make -j (default: all CPUs)")
     b.add_argument("--results", help="results root (default: $HARNESS_RESULTS or results/)")
+    add_remote_arguments(b)
     b.set_defaults(func=cmd_bisect)
 
     bs = sub.add_parser(
@@ -291,6 +297,7 @@ def build_parser() -> Parser:
     bs.add_argument("--log", help="append a JSON line per step to this file")
     bs.add_argument("--jobs", "-j", type=positive_int)
     bs.add_argument("--results")
+    add_remote_arguments(bs)
     bs.set_defaults(func=cmd_bisect_step)
 
     ls = sub.add_parser(

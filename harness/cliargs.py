@@ -96,3 +96,32 @@ def add_run_arguments(p: argparse.ArgumentParser, *, lava: bool = False) -> None
         help="append TEXT to the kernel command line (after the target's and the scenario's)"
         + (", also in the LAVA job" if lava else ""),
     )
+    if not lava:
+        add_remote_arguments(p)
+
+
+def add_remote_arguments(p: argparse.ArgumentParser) -> None:
+    """--host and its companions: boot on a machine one SSH hop away (run, bisect, nightly)."""
+    g = p.add_argument_group("remote host (QEMU over SSH; the build stays here)")
+    g.add_argument(
+        "--host",
+        metavar="[USER@]HOST[:PORT]",
+        help="run QEMU on this host over SSH (KVM if the host has it); its key must be in "
+        "known_hosts",
+    )
+    g.add_argument(
+        "--known-hosts",
+        metavar="FILE",
+        help="check the host key against FILE (default: ~/.ssh/known_hosts); unknown or "
+        "changed keys are refused",
+    )
+    g.add_argument(
+        "--identity",
+        metavar="FILE",
+        help="private key to log in with (default: ssh-agent, then ~/.ssh/id_*); no passwords",
+    )
+    g.add_argument(
+        "--remote-dir",
+        metavar="DIR",
+        help="per-run directories go under DIR on the host (default /tmp); removed after",
+    )

@@ -7,10 +7,12 @@ exits 0); this module only reports what the console said and how the boot ended.
 from __future__ import annotations
 
 import re
+import shutil
 import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import pexpect
 
@@ -107,8 +109,63 @@ class _LineEnds:
         return out
 
 
+class ConsoleSource(Protocol):
+    """Where a console's bytes come from: QEMU here, QEMU on a host over SSH, a board."""
+
+    def read(self, size: int, timeout: float) -> bytes:
+        """Up to size bytes; b"" when nothing came within timeout; EOFError at the end."""
+        ...
+
+    def stop(self) -> None:
+        """End it (kill QEMU, close the channel); safe to call twice."""
+        ...
+
+    @property
+    def exit_status(self) -> int | None: ...
+
+
+class LocalProcess:
+    """QEMU on this machine, on a pty, in its own process group, dying with the harness."""
+
+    def __init__(self, argv: list[str]) -> None:
+        if not shutil.which(argv[0]):
+            raise InfraError(f"{argv[0]} not found; run ./bootstrap.sh")
+        try:
+            self.child = pexpect.spawn(
+                argv[0],
+                argv[1:],
+                timeout=None,
+                echo=False,
+                use_poll=True,
+                preexec_fn=die_with_parent(signal.SIGKILL),
+            )
+        except pexpect.ExceptionPexpect as e:
+            raise InfraError(f"cannot start {argv[0]}: {e}") from e
+
+    def read(self, size: int, timeout: float) -> bytes:
+        try:
+            data: bytes = self.child.read_nonblocking(size, timeout=timeout)
+        except pexpect.TIMEOUT:
+            return b""
+        except pexpect.EOF:
+            raise EOFError from None
+        return data
+
+    def stop(self) -> None:
+        if self.child.isalive():
+            kill_group(self.child.pid)
+            self.child.close(force=True)
+        else:
+            self.child.close()
+
+    @property
+    def exit_status(self) -> int | None:
+        status: int | None = self.child.exitstatus
+        return status
+
+
 def boot(
-    argv: list[str],
+    argv: list[str] | ConsoleSource,
     console_log: Path,
     nonce: str,
     *,
@@ -120,7 +177,8 @@ def boot(
     max_console: int = MAX_CONSOLE,
     crash_quiet: float = 0.0,
 ) -> BootResult:
-    """Run QEMU until poweroff, panic, exit or a timeout; the whole console goes to console_log.
+    """Run QEMU until poweroff, panic, exit or a timeout; the whole console goes to
+    console_log. argv: QEMU on this machine; or a started source (a remote QEMU).
 
     crash_quiet: after a fatal report (an oops, a BUG), end the boot once the console has
     been quiet that long (0: wait for the other endings); a wedged guest then costs
@@ -132,17 +190,7 @@ def boot(
         )
     progress = Progress("boot", quiet)
     t0 = time.monotonic()
-    try:
-        child = pexpect.spawn(
-            argv[0],
-            argv[1:],
-            timeout=None,
-            echo=False,
-            use_poll=True,
-            preexec_fn=die_with_parent(signal.SIGKILL),
-        )
-    except pexpect.ExceptionPexpect as e:
-        raise InfraError(f"cannot start {argv[0]}: {e}") from e
+    source = LocalProcess(argv) if isinstance(argv, list) else argv
     window = ConsoleWindow()
     ends = _LineEnds()
     last = b""  # the end of what came before, so a marker split over two reads is seen
@@ -173,12 +221,12 @@ def boot(
                     ending = ending or "console-flood"
                     break
                 try:
-                    raw = child.read_nonblocking(65536, timeout=0.5)
-                except pexpect.TIMEOUT:
-                    continue
-                except pexpect.EOF:
+                    raw = source.read(65536, 0.5)
+                except EOFError:
                     ending = ending or "qemu-exit"
                     break
+                if not raw:
+                    continue
                 chunk = ends.feed(raw)
                 log.write(chunk)
                 log.flush()
@@ -204,11 +252,7 @@ def boot(
             log.write(rest)
             window.add(rest)
     finally:
-        if child.isalive():
-            kill_group(child.pid)
-            child.close(force=True)
-        else:
-            child.close()
+        source.stop()
     seconds = time.monotonic() - t0
     text = window.text()
     progress.done(f"{ending} after {seconds:.1f}s")
@@ -216,7 +260,7 @@ def boot(
         console=text,
         ending=ending,
         seconds=seconds,
-        exit_status=child.exitstatus,
+        exit_status=source.exit_status,
         started=started,
         done=done,
         failed_steps=failed if done else 0,

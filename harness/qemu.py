@@ -38,10 +38,39 @@ def _cpu_flags(cpuinfo: Path) -> set[str]:
     return set()
 
 
+@dataclass(frozen=True)
+class HostFacts:
+    """What decides KVM on the machine that runs QEMU (this one, or a host over SSH)."""
+
+    machine: str  # uname -m
+    cpu_flags: frozenset[str]
+    kvm_problem: str | None  # why /dev/kvm cannot be used; None: it is there and accessible
+    probe: Callable[[str], str | None]  # start QEMU with KVM there: None, or what failed
+    where: str = ""  # "" here, " on HOST" for a remote machine (in every reason)
+
+
+def local_facts(
+    *,
+    host_machine: str | None = None,
+    cpuinfo: Path = Path("/proc/cpuinfo"),
+    kvm_dev: Path = Path("/dev/kvm"),
+    probe: Callable[[str], str | None] | None = None,
+) -> HostFacts:
+    if not kvm_dev.exists() or not os.access(kvm_dev, os.R_OK | os.W_OK):
+        problem: str | None = f"{kvm_dev} is missing or not accessible"
+    else:
+        problem = None
+    return HostFacts(
+        host_machine or platform.machine(), frozenset(_cpu_flags(cpuinfo)), problem,
+        probe or probe_kvm,
+    )  # fmt: skip
+
+
 def choose_accel(
     target: Target,
     forced: str | None = None,
     *,
+    facts: HostFacts | None = None,
     host_machine: str | None = None,
     cpuinfo: Path = Path("/proc/cpuinfo"),
     kvm_dev: Path = Path("/dev/kvm"),
@@ -51,30 +80,44 @@ def choose_accel(
 
     A /dev/kvm without vmx/svm in /proc/cpuinfo is software KVM in a nested VM: guests
     crawl under it (measured: no decompressed kernel after 45 s), so TCG wins there.
+    facts: the machine QEMU runs on (default: this one, from the other arguments).
     """
     if forced and forced != "auto":
         return AccelChoice(forced, f"forced with --accel {forced}")
     if target.qemu.accel != "auto":
         return AccelChoice(target.qemu.accel, f"set by {target.path.name} qemu.accel")
-    host = host_machine or platform.machine()
+    f = facts or local_facts(
+        host_machine=host_machine, cpuinfo=cpuinfo, kvm_dev=kvm_dev, probe=probe
+    )
+    host = f.machine
     if host not in arches.load().kvm_hosts(target.arch):
-        return AccelChoice("tcg", f"guest arch {target.arch} cannot use KVM on a {host} host")
-    if not kvm_dev.exists() or not os.access(kvm_dev, os.R_OK | os.W_OK):
-        return AccelChoice("tcg", f"{kvm_dev} is missing or not accessible")
-    flags = _cpu_flags(cpuinfo)
-    if host == "x86_64" and not flags & {"vmx", "svm"}:
         return AccelChoice(
-            "tcg", f"{kvm_dev} exists but {cpuinfo} shows no vmx/svm: software KVM, slower than TCG"
+            "tcg", f"guest arch {target.arch} cannot use KVM on a {host} host{f.where}"
         )
-    problem = (probe or probe_kvm)(target.qemu.binary)
+    if f.kvm_problem:
+        return AccelChoice("tcg", f.kvm_problem + f.where)
+    if host == "x86_64" and not f.cpu_flags & {"vmx", "svm"}:
+        return AccelChoice(
+            "tcg",
+            f"/dev/kvm exists{f.where} but its CPU flags show no vmx/svm: software KVM, "
+            "slower than TCG",
+        )
+    problem = f.probe(target.qemu.binary)
     if problem:
-        return AccelChoice("tcg", f"KVM probe with {target.qemu.binary} failed: {problem}")
-    return AccelChoice("kvm", "hardware virtualisation available and the KVM probe passed")
+        return AccelChoice("tcg", f"KVM probe with {target.qemu.binary}{f.where} failed: {problem}")
+    return AccelChoice(
+        "kvm", f"hardware virtualisation available{f.where} and the KVM probe passed"
+    )
+
+
+def probe_argv(binary: str) -> list[str]:
+    """QEMU with KVM and no machine (fed `quit`): catches a /dev/kvm QEMU cannot use."""
+    return [binary, "-accel", "kvm", "-M", "none", "-display", "none", "-monitor", "stdio"]
 
 
 def probe_kvm(binary: str) -> str | None:
-    """Start QEMU with KVM and no machine: catches a /dev/kvm QEMU cannot use (None = ok)."""
-    argv = [binary, "-accel", "kvm", "-M", "none", "-display", "none", "-monitor", "stdio"]
+    """probe_argv() here (None = ok)."""
+    argv = probe_argv(binary)
     try:
         proc = subprocess.run(argv, input="quit\n", capture_output=True, text=True, timeout=30)
     except (OSError, subprocess.TimeoutExpired) as e:

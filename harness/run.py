@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import hashlib
 import logging
@@ -20,6 +21,7 @@ from typing import Any
 
 from harness import build as build_mod
 from harness import console, hypervisor, known, patches, qemu, rootfs, source, variants
+from harness import machine as machine_mod
 from harness.config import Scenario, Target, Variant, load_scenario, load_target
 from harness.errors import (
     EXIT_INFRA,
@@ -42,9 +44,11 @@ from harness.results import (
     write_report_text,
     write_reports,
 )
+from harness.ssh import HostKeyError
 from harness.verdict import Kind, Verdict, decide
 
 log = logging.getLogger(__name__)
+HOST_KEY_CAUSE = "ssh host key refused"  # a bisection aborts on it (no commit is to blame)
 
 
 @dataclass
@@ -60,6 +64,7 @@ class RunOptions:
     boot_timeout: int | None = None
     clean: bool = False  # a canary's clean twin: its steps and cmdline without its patches
     cmdline: str = ""  # appended to the target's and the scenario's kernel command line
+    remote: machine_mod.RemoteOptions | None = None  # --host: QEMU runs there, over SSH
 
     def argv(self, *verb: str) -> list[str]:
         """The harness command line that repeats this run (it never carries a secret)."""
@@ -76,7 +81,7 @@ class RunOptions:
             out.append("--clean")
         if self.cmdline:
             out += ["--cmdline", self.cmdline]
-        return out
+        return out + remote_argv(self.remote)
 
     def command(self, *verb: str) -> str:
         return shlex.join(self.argv(*verb))
@@ -96,7 +101,44 @@ class RunOptions:
             boot_timeout=args.timeout,
             clean=getattr(args, "clean", False),
             cmdline=check_cmdline(getattr(args, "cmdline", None) or ""),
+            remote=remote_from_args(args),
         )
+
+
+def remote_from_args(args: Any) -> machine_mod.RemoteOptions | None:
+    """--host, --known-hosts, --identity, --remote-dir (run, bisect, nightly)."""
+    host = getattr(args, "host", None)
+    if not host:
+        for flag in ("known_hosts", "identity", "remote_dir"):
+            if getattr(args, flag, None):
+                raise ConfigError(f"--{flag.replace('_', '-')} needs --host")
+        return None
+    return machine_mod.RemoteOptions.make(
+        host, getattr(args, "known_hosts", None), getattr(args, "identity", None),
+        getattr(args, "remote_dir", None),
+    )  # fmt: skip
+
+
+def remote_from_argv(argv: list[str]) -> machine_mod.RemoteOptions | None:
+    """remote_argv() read back (a nightly worker's spec)."""
+    flags = dict(zip(argv[::2], argv[1::2], strict=True))
+    return remote_from_args(
+        argparse.Namespace(**{k.lstrip("-").replace("-", "_"): v for k, v in flags.items()})
+    )
+
+
+def remote_argv(remote: machine_mod.RemoteOptions | None) -> list[str]:
+    """The flags that repeat remote (paths and a host name: never a secret)."""
+    if remote is None:
+        return []
+    out = ["--host", str(remote.ssh.host)]
+    if remote.ssh.known_hosts:
+        out += ["--known-hosts", str(remote.ssh.known_hosts)]
+    if remote.ssh.identity:
+        out += ["--identity", str(remote.ssh.identity)]
+    if remote.base_dir != machine_mod.REMOTE_BASE:
+        out += ["--remote-dir", remote.base_dir]
+    return out
 
 
 @dataclass
@@ -188,6 +230,7 @@ class Prepared:
     boot_timeout: int = 0
     accel: str = ""
     boot_seconds: float = 0.0
+    hv_image: Path | None = None
 
 
 def start(opts: RunOptions) -> Prepared:
@@ -258,6 +301,8 @@ def finish(prep: Prepared, body: Callable[[Prepared], tuple[Verdict, list[Report
         verdict = Verdict(_kind_of(e), e.exit_code, lines[0], lines[1:])
         if isinstance(e, patches.PatchError):
             verdict.cause = e.reason
+        elif isinstance(e, HostKeyError):
+            verdict.cause = HOST_KEY_CAUSE
     except Exception as e:  # a bug of ours: say so, keep the evidence
         tb_file = rdir / "traceback.txt"
         atomic_write_text(tb_file, traceback.format_exc())
@@ -310,12 +355,19 @@ def _kind_of(e: HarnessError) -> Kind:
 
 
 def execute(opts: RunOptions) -> RunOutcome:
-    """Build, boot under QEMU, parse, judge; everything goes to the results folder."""
-    return finish(start(opts), lambda prep: boot_and_judge(prepare(prep)))
+    """Build, boot under QEMU (here or on --host), parse, judge; all into the results folder."""
+
+    def body(prep: Prepared) -> tuple[Verdict, list[Report]]:
+        # connected first: a refused host key costs seconds, not a kernel build
+        with machine_mod.opened(opts.remote) as m:
+            return boot_and_judge(prepare(prep, m), m)
+
+    return finish(start(opts), body)
 
 
-def prepare(prep: Prepared) -> Prepared:
-    """Source, patches, build, initramfs and the QEMU command line."""
+def prepare(prep: Prepared, machine: machine_mod.Machine | None = None) -> Prepared:
+    """Source, patches, build, initramfs and the QEMU command line (with this machine's
+    accelerator; the paths in it are this machine's)."""
     opts, target, scenario, meta, rdir = prep.opts, prep.target, prep.scenario, prep.meta, prep.rdir
     check_target_fits(scenario, target)
     cache = source.cache_root()
@@ -388,7 +440,8 @@ def prepare(prep: Prepared) -> Prepared:
         }
     )
     initrd = rootfs.build_initramfs(target, scenario, cache, rdir / "initramfs.cpio.gz", prep.nonce)
-    accel = qemu.choose_accel(target, opts.accel)
+    m = machine or machine_mod.LocalMachine()
+    accel = qemu.choose_accel(target, opts.accel, facts=m.accel_facts(target.qemu.binary))
     cmdline = qemu.kernel_cmdline(target, scenario.cmdline, opts.cmdline)
     hv_image = hypervisor.image_for(target.hypervisor, cache) if target.hypervisor else None
     if hv_image is not None:
@@ -423,6 +476,7 @@ def prepare(prep: Prepared) -> Prepared:
     )
     prep.source, prep.variant, prep.build = src, variant, result
     prep.initrd, prep.cmdline, prep.argv = initrd, cmdline, argv
+    prep.hv_image = hv_image
     return prep
 
 
@@ -449,13 +503,28 @@ def write_reproducer(rdir: Path, argv: list[str]) -> Path:
     return path
 
 
-def boot_and_judge(prep: Prepared) -> tuple[Verdict, list[Report]]:
-    """Boot the prepared kernel under local QEMU and judge its console."""
-    if not shutil.which(prep.argv[0]):
-        raise InfraError(f"{prep.argv[0]} not found; run ./bootstrap.sh")
+def boot_and_judge(
+    prep: Prepared, machine: machine_mod.Machine | None = None
+) -> tuple[Verdict, list[Report]]:
+    """Boot the prepared kernel on the machine (default: QEMU here) and judge its console."""
+    m = machine or machine_mod.LocalMachine()
+    argv = prep.argv
+    if m.kind != "local":
+        assert prep.build is not None and prep.initrd is not None
+        files = [prep.build.image, prep.initrd, *([prep.hv_image] if prep.hv_image else [])]
+        placed = m.place(files)
+        hv = Path(placed[prep.hv_image]) if prep.hv_image else None
+        argv = qemu.command_line(
+            prep.target, Path(placed[prep.build.image]), Path(placed[prep.initrd]),
+            prep.cmdline, prep.accel, hv,
+        )  # fmt: skip
+    where = m.describe()
+    if m.kind != "local":
+        where["argv"] = argv  # the paths there; boot.argv keeps this machine's
+    prep.meta.merge("boot", machine=where)
     t_boot = time.monotonic()
     boot = console.boot(
-        prep.argv,
+        m.start(argv),
         prep.rdir / "console.log",
         prep.nonce,
         total_timeout=prep.boot_timeout,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from harness.cliargs import non_negative_int, positive_int
+from harness.cliargs import add_remote_arguments, non_negative_int, positive_int
 
 EPILOG = """Exit codes: 0 no new regression and every canary caught (known issues
 listed), 1 new regression(s) (whatever else happened: the reports list it all), 3 harness
@@ -20,6 +20,7 @@ def _names(values: list[str] | None) -> list[str]:
 
 def cmd_nightly(args: argparse.Namespace) -> int:
     from harness.nightly.core import NightlyOptions, run
+    from harness.run import remote_from_args
 
     result = run(
         NightlyOptions(
@@ -37,6 +38,7 @@ def cmd_nightly(args: argparse.Namespace) -> int:
             results_root=Path(args.results) if args.results else None,
             boot_timeout=args.timeout,
             quiet=args.quiet,
+            host=remote_from_args(args),
         )
     )
     print(result.mail, end="")
@@ -86,4 +88,5 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--timeout", type=positive_int, help="boot timeout of each run, in seconds")
     p.add_argument("--results", help="results root (default: results/)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr")
+    add_remote_arguments(p)
     p.set_defaults(func=cmd_nightly)

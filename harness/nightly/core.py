@@ -14,7 +14,7 @@ import os
 import re
 import sys
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ from harness.bisect import BisectOptions, BisectResult, bisect
 from harness.config import Expectation, load_scenario
 from harness.errors import EXIT_INFRA, HarnessError, InfraError
 from harness.fsutil import atomic_write_text
+from harness.machine import RemoteOptions
 from harness.nightly import classify as cls
 from harness.nightly import history as hist
 from harness.nightly import matrix, settings, tree
@@ -49,6 +50,8 @@ class NightlyOptions:
     results_root: Path | None = None
     boot_timeout: int | None = None
     quiet: bool = False
+    host: RemoteOptions | None = None  # --host: every target boots there
+    hosts: dict[str, RemoteOptions | None] = field(default_factory=dict)  # filled by run()
 
 
 @dataclass
@@ -130,6 +133,7 @@ def run(
     targets = opts.targets or cfg.matrix()[0]
     scenarios = opts.scenarios or cfg.matrix()[1]
     cells = matrix.plan(targets, scenarios)
+    opts = replace(opts, hosts={t: opts.host or cfg.host_for(t) for t in targets})
     retries = cfg.retries if opts.retries is None else opts.retries
     jobs = opts.jobs or settings.default_jobs()
 
@@ -213,6 +217,7 @@ def _run_matrix(
                     opts.make_jobs or matrix.make_jobs_for(jobs),
                     opts.boot_timeout,
                     say=lambda text: _say(opts, text),
+                    hosts=opts.hosts,
                 )
             attempts = matrix.run_matrix(
                 cells, runner, nightly.folder / "runs", jobs=jobs, retries=retries,
@@ -263,6 +268,7 @@ def bisect_new(
                 scenario=c.cell.scenario,
                 jobs=opts.make_jobs or matrix.make_jobs_for(1),
                 results_root=nightly.folder / "bisect",
+                remote=opts.hosts.get(c.cell.target),
             )
         )
     except HarnessError as e:

@@ -22,8 +22,10 @@ from pathlib import Path
 
 from harness.config import Scenario, load_scenario, load_target
 from harness.errors import EXIT_INFRA
+from harness.machine import RemoteOptions
 from harness.nightly.model import Attempt, Cell
 from harness.proc import die_with_parent
+from harness.run import remote_argv
 from harness.verdict import Kind
 
 Runner = Callable[[Cell, Path], Attempt]
@@ -131,7 +133,9 @@ class ProcessRunner:
         make_jobs: int | None = None,
         boot_timeout: int | None = None,
         say: Callable[[str], None] | None = None,
+        hosts: dict[str, RemoteOptions | None] | None = None,
     ):
+        self.hosts = hosts or {}
         self.kernel = kernel
         self.make_jobs = make_jobs
         self.boot_timeout = boot_timeout
@@ -148,6 +152,7 @@ class ProcessRunner:
             "jobs": self.make_jobs,
             "results_root": str(root),
             "boot_timeout": self.boot_timeout,
+            "remote": remote_argv(self.hosts.get(cell.target)),
         }
         t0 = time.monotonic()
         if self.say:

@@ -13,6 +13,15 @@ from pathlib import Path
 
 from harness.config import Reader, list_scenarios, list_targets, load_yaml
 from harness.errors import ConfigError
+from harness.machine import RemoteOptions
+
+
+@dataclass(frozen=True)
+class HostEntry:
+    """A `hosts:` item: these targets boot on that machine over SSH (all, without targets)."""
+
+    remote: RemoteOptions
+    targets: tuple[str, ...] = ()
 
 
 @dataclass
@@ -27,9 +36,17 @@ class Settings:
     origin: str = "harness"  # KCIDB origin
     artifacts_url: str = ""  # where the nightly folder is published; else file:// links
     trend_length: int = 30
+    hosts: list[HostEntry] = field(default_factory=list)
 
     def matrix(self) -> tuple[list[str], list[str]]:
         return (self.targets or list_targets(), self.scenarios or list_scenarios())
+
+    def host_for(self, target: str) -> RemoteOptions | None:
+        """The first `hosts:` entry naming the target (or naming none); None: boot here."""
+        for h in self.hosts:
+            if not h.targets or target in h.targets:
+                return h.remote
+        return None
 
 
 def load(path: Path | None = None) -> Settings:
@@ -49,6 +66,7 @@ def load(path: Path | None = None) -> Settings:
         s.origin = r.get("kcidb_origin", str, s.origin)
         s.artifacts_url = r.get("artifacts_url", str, s.artifacts_url)
         s.trend_length = r.get("trend_length", int, s.trend_length)
+        s.hosts = _hosts(r, path)
         r.finish()
         where = f"{path}: "
         if not re.fullmatch(r"[a-z0-9_]+", s.origin):
@@ -67,3 +85,22 @@ def default_jobs(cpus: int | None = None) -> int:
     """Concurrent runs: one per 4 CPUs (a build already uses them all), never below one."""
     cpus = cpus or os.cpu_count() or 1
     return max(1, cpus // 4)
+
+
+def _hosts(r: Reader, path: Path) -> list[HostEntry]:
+    out = []
+    for i, item in enumerate(r.get("hosts", list, [])):
+        h = Reader(item, path, f"hosts[{i}].")
+        try:
+            remote = RemoteOptions.make(
+                h.get("host", str, required=True),
+                h.get("known_hosts", str, None),
+                h.get("identity", str, None),
+                h.get("remote_dir", str, None),
+            )
+        except ConfigError as e:
+            raise ConfigError(f"{path}: hosts[{i}]: {e}") from None
+        targets = tuple(h.str_list("targets"))
+        h.finish()
+        out.append(HostEntry(remote, targets))
+    return out

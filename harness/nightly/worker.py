@@ -16,7 +16,7 @@ from pathlib import Path
 
 from harness.errors import EXIT_INFRA, HarnessError
 from harness.fsutil import atomic_write_text
-from harness.run import RunOptions, execute
+from harness.run import RunOptions, execute, remote_from_argv
 from harness.verdict import Kind
 
 
@@ -38,6 +38,7 @@ def main(argv: list[str]) -> int:
         boot_timeout=spec.get("boot_timeout"),
     )
     try:
+        opts.remote = remote_from_argv(spec.get("remote") or [])
         outcome = execute(opts)
     except HarnessError as e:  # before a results folder existed (unknown target, ...)
         atomic_write_text(out, json.dumps({"error": str(e), "exit_code": e.exit_code}))

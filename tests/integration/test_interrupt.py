@@ -11,23 +11,11 @@ import time
 from pathlib import Path
 
 import pytest
+from procs import qemu_pids_using
 
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def _qemu_pids_using(path: Path) -> list[int]:
-    pids = []
-    for d in Path("/proc").iterdir():
-        if d.name.isdigit():
-            try:
-                cmd = (d / "cmdline").read_bytes().decode(errors="replace")
-            except OSError:
-                continue
-            if "qemu-system" in cmd and str(path) in cmd:
-                pids.append(int(d.name))
-    return pids
 
 
 def test_sigterm_during_boot(tmp_path):
@@ -53,7 +41,7 @@ def test_sigterm_during_boot(tmp_path):
             pytest.fail(f"run ended before the workload started: {proc.stderr.read()}")
         time.sleep(0.2)
     assert run_dir, "the guest never reached the workload"
-    assert _qemu_pids_using(run_dir), "QEMU should be running now"
+    assert qemu_pids_using(run_dir), "QEMU should be running now"
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
@@ -62,7 +50,7 @@ def test_sigterm_during_boot(tmp_path):
     assert meta["status"] == "incomplete"
     assert "verdict" not in meta
     time.sleep(0.5)
-    assert _qemu_pids_using(run_dir) == []
+    assert qemu_pids_using(run_dir) == []
 
 
 def _pristine_sha(tree: Path, rel: str) -> str:

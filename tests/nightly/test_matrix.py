@@ -200,3 +200,15 @@ def test_cells_that_patch_the_tree_run_last_and_alone(tmp_path):
     assert max(n for _, n in log) > 1  # the readers did run side by side
     planned = matrix.plan(["arm32-highmem-ci"], ["boot", "pte-lockptr-highpte"])
     assert [c.patches for c in planned] == [False, True]
+
+
+def test_process_runner_passes_the_cells_host(tmp_path):
+    """A cell whose target boots on a `hosts:` machine: the worker gets it (and a bad
+    entry is that cell's config error, not a crash)."""
+    from harness.machine import RemoteOptions
+
+    remote = RemoteOptions.make("ci@kvm.lab:2222", "/nonexistent/known_hosts")
+    runner = matrix.ProcessRunner("inplace:/nonexistent", hosts={"x86-64-ci": remote})
+    att = runner(Cell("x86-64-ci", "boot"), tmp_path)
+    assert att.verdict == "config-error", att
+    assert "--known-hosts /nonexistent/known_hosts: no such file" in att.summary

@@ -101,3 +101,24 @@ def test_settings_file(tmp_path):
 
 def test_default_jobs():
     assert settings.default_jobs(2) == 1 and settings.default_jobs(16) == 4
+
+
+def test_settings_hosts(tmp_path):
+    f = tmp_path / "nightly.yaml"
+    f.write_text(
+        "hosts:\n"
+        "  - {host: ci@kvm.lab, known_hosts: /etc/harness/known_hosts,\n"
+        "     identity: /etc/harness/id, remote_dir: /srv/harness, targets: [x86-64-ci]}\n"
+        "  - {host: 'ci@arm-box:2222'}\n"
+    )
+    s = settings.load(f)
+    x86 = s.host_for("x86-64-ci")
+    assert str(x86.ssh.host) == "ci@kvm.lab" and x86.base_dir == "/srv/harness"
+    assert str(x86.ssh.known_hosts) == "/etc/harness/known_hosts"
+    assert str(s.host_for("arm32-highmem-ci").ssh.host) == "ci@arm-box:2222"
+    f.write_text("hosts:\n  - {host: 'a b'}\n")
+    with pytest.raises(ConfigError, match=r"hosts\[0\]: --host 'a b'"):
+        settings.load(f)
+    f.write_text("hosts:\n  - {host: h, password: hunter2}\n")
+    with pytest.raises(ConfigError, match=r"hosts\[0\]\.password: unknown key"):
+        settings.load(f)
