@@ -191,6 +191,22 @@ class LavaBoard:
 
 
 @dataclass(frozen=True)
+class SshBoard:
+    """A board on the desk, reached over SSH: the kernel is installed with kexec and
+    boots the run's initramfs; its serial console is read by a command here (see
+    docs/remote.md)."""
+
+    host: str  # [user@]host[:port]
+    console: tuple[str, ...]  # argv run here; its output is the board's serial console
+    known_hosts: str = ""
+    identity: str = ""
+    power_on: tuple[str, ...] = ()  # argv run here once the console is attached (a PDU)
+    power_off: tuple[str, ...] = ()  # argv run here when the run ends
+    up_timeout: int = 300  # seconds for SSH to answer after power-on
+    workdir: str = "/tmp"  # where on the board the kernel and the initramfs go
+
+
+@dataclass(frozen=True)
 class Target:
     """One kernel + machine: everything needed to build and boot it."""
 
@@ -214,6 +230,7 @@ class Target:
     crash_quiet: int = 10
     lava: LavaBoard | None = None
     hypervisor: Hypervisor | None = None
+    board: SshBoard | None = None
     shares_build_with: str = ""  # another target with the same kernel config: one build
 
     @property
@@ -328,6 +345,7 @@ def load_target(name: str, targets_dir: Path | None = None) -> Target:
         crash_quiet=_positive(r, "crash_quiet", 10),
         lava=_lava_board(r),
         hypervisor=_hypervisor(r),
+        board=_ssh_board(r),
         shares_build_with=r.get("shares_build_with", str, ""),
     )
     r.finish()
@@ -410,6 +428,43 @@ def _lava_board(r: Reader) -> LavaBoard | None:
         console=b.get("console", str, ""),
         tags=tuple(b.str_list("tags")),
     )
+    b.finish()
+    return board
+
+
+def _command(r: Reader, key: str) -> tuple[str, ...]:
+    """An argv (run without a shell); YAML's on/off/yes/no are booleans: say so."""
+    for i, item in enumerate(r.get(key, list, [])):
+        if isinstance(item, bool) or not isinstance(item, (str, int)):
+            raise ConfigError(
+                f"{r._where(key)}[{i}]: expected a string, got {item!r}"
+                + (" (YAML reads on/off/yes/no as true/false: quote it)" if isinstance(item, bool)
+                   else "")
+            )  # fmt: skip
+    return tuple(r.str_list(key))
+
+
+def _ssh_board(r: Reader) -> SshBoard | None:
+    if r.data.get("board") is None:
+        r.used.add("board")
+        return None
+    b = r.sub("board")
+    console = _command(b, "console")
+    if not console:
+        raise ConfigError(f"{b._where('console')}: required: the command that reads the console")
+    board = SshBoard(
+        host=b.get("host", str, required=True),
+        console=console,
+        known_hosts=b.get("known_hosts", str, ""),
+        identity=b.get("identity", str, ""),
+        power_on=_command(b, "power_on"),
+        power_off=_command(b, "power_off"),
+        up_timeout=_positive(b, "up_timeout", 300),
+        workdir=b.get("workdir", str, "/tmp"),
+    )
+    install = b.get("install", str, "kexec")
+    if install != "kexec":
+        raise ConfigError(f"{b._where('install')}: only kexec is supported, got {install!r}")
     b.finish()
     return board
 

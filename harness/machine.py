@@ -17,6 +17,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Protocol
 
 from harness import console, qemu
+from harness.config import Target
 from harness.errors import ConfigError, InfraError
 from harness.proc import critical
 from harness.ssh import Connection, HostSpec, SshOptions, connect
@@ -26,6 +27,31 @@ RUN_DIR_PREFIX = "harness-run."
 _STOP_WAIT = 10.0  # seconds for a killed remote QEMU (and its directory) to go
 
 
+@dataclass(frozen=True)
+class BootRequest:
+    """One boot, whatever the machine: the files, the kernel command line, the accelerator."""
+
+    target: Target
+    kernel: Path
+    initrd: Path
+    cmdline: str
+    accel: str
+    hypervisor: Path | None = None
+    rdir: Path | None = None  # the run's results folder (a machine's own logs go there)
+
+    @property
+    def files(self) -> list[Path]:
+        return [self.kernel, self.initrd, *([self.hypervisor] if self.hypervisor else [])]
+
+    def argv(self, where: dict[Path, str] | None = None) -> list[str]:
+        """The QEMU command line, with each file at `where` (default: here)."""
+        at = where or {f: str(f) for f in self.files}
+        hv = Path(at[self.hypervisor]) if self.hypervisor else None
+        return qemu.command_line(
+            self.target, Path(at[self.kernel]), Path(at[self.initrd]), self.cmdline, self.accel, hv
+        )
+
+
 class Machine(Protocol):
     kind: str
 
@@ -33,13 +59,11 @@ class Machine(Protocol):
         """For metadata.json: where the boot ran (no secret, ever)."""
         ...
 
-    def accel_facts(self, binary: str) -> qemu.HostFacts: ...
+    def choose_accel(self, target: Target, forced: str | None) -> qemu.AccelChoice: ...
 
-    def place(self, files: list[Path]) -> dict[Path, str]:
-        """Each local file as the path QEMU on this machine opens."""
+    def start(self, req: BootRequest) -> console.ConsoleSource:
+        """Boot; the console from the first byte of the kernel under test on."""
         ...
-
-    def start(self, argv: list[str]) -> console.ConsoleSource: ...
 
 
 class LocalMachine:
@@ -48,14 +72,11 @@ class LocalMachine:
     def describe(self) -> dict[str, Any]:
         return {"kind": self.kind}
 
-    def accel_facts(self, binary: str) -> qemu.HostFacts:  # noqa: ARG002 - same for all
-        return qemu.local_facts()
+    def choose_accel(self, target: Target, forced: str | None) -> qemu.AccelChoice:
+        return qemu.choose_accel(target, forced)
 
-    def place(self, files: list[Path]) -> dict[Path, str]:
-        return {f: str(f) for f in files}
-
-    def start(self, argv: list[str]) -> console.ConsoleSource:
-        return console.LocalProcess(argv)
+    def start(self, req: BootRequest) -> console.ConsoleSource:
+        return console.LocalProcess(req.argv())
 
 
 @dataclass(frozen=True)
@@ -144,6 +165,7 @@ class RemoteQemu:
         self.conn: Connection | None = None
         self.dir: PurePosixPath | None = None
         self.uploaded: list[dict[str, Any]] = []
+        self.argv: list[str] = []
 
     def _c(self) -> Connection:
         if self.conn is None:
@@ -168,9 +190,13 @@ class RemoteQemu:
             "host_key": f"{c.host_key_type} {c.host_key_fingerprint}",
             "run_dir": str(self.dir),
             "files": self.uploaded,
+            "argv": self.argv,  # the paths there; boot.argv keeps this machine's
         }
 
-    def accel_facts(self, binary: str) -> qemu.HostFacts:
+    def choose_accel(self, target: Target, forced: str | None) -> qemu.AccelChoice:
+        return qemu.choose_accel(target, forced, facts=self.accel_facts())
+
+    def accel_facts(self) -> qemu.HostFacts:
         c = self._c()
         script = (
             "uname -m; grep -m1 -E '^(flags|Features)' /proc/cpuinfo || echo flags:; "
@@ -219,9 +245,11 @@ class RemoteQemu:
             out[f] = str(d / name)
         return out
 
-    def start(self, argv: list[str]) -> console.ConsoleSource:
+    def start(self, req: BootRequest) -> console.ConsoleSource:
         c, d = self._c(), self.dir
         assert d is not None
+        argv = req.argv(self.place(req.files))
+        self.argv = argv
         rc, _, _ = c.run_shell(f"command -v {shlex.quote(argv[0])}", check=False)
         if rc != 0:
             raise InfraError(f"{argv[0]} not found on {c.spec}: install QEMU there")
@@ -263,8 +291,21 @@ class RemoteQemu:
 
 
 @contextlib.contextmanager
-def opened(remote: RemoteOptions | None) -> Iterator[Machine]:
-    """The machine a run boots on, cleaned up on every way out (Ctrl-C included)."""
+def opened(remote: RemoteOptions | None, target: Target | None = None) -> Iterator[Machine]:
+    """The machine a run boots on (QEMU here, QEMU on --host, or the target's board),
+    cleaned up on every way out (Ctrl-C included)."""
+    if target is not None and target.board is not None:
+        if remote is not None:
+            raise ConfigError(f"--host: {target.name} is a board (board.host in {target.path})")
+        from harness.board import BoardMachine
+
+        board = BoardMachine(target)
+        try:
+            yield board
+        finally:
+            with critical():
+                board.close()
+        return
     if remote is None:
         yield LocalMachine()
         return

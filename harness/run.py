@@ -359,7 +359,7 @@ def execute(opts: RunOptions) -> RunOutcome:
 
     def body(prep: Prepared) -> tuple[Verdict, list[Report]]:
         # connected first: a refused host key costs seconds, not a kernel build
-        with machine_mod.opened(opts.remote) as m:
+        with machine_mod.opened(opts.remote, prep.target) as m:
             return boot_and_judge(prepare(prep, m), m)
 
     return finish(start(opts), body)
@@ -441,7 +441,7 @@ def prepare(prep: Prepared, machine: machine_mod.Machine | None = None) -> Prepa
     )
     initrd = rootfs.build_initramfs(target, scenario, cache, rdir / "initramfs.cpio.gz", prep.nonce)
     m = machine or machine_mod.LocalMachine()
-    accel = qemu.choose_accel(target, opts.accel, facts=m.accel_facts(target.qemu.binary))
+    accel = m.choose_accel(target, opts.accel)
     cmdline = qemu.kernel_cmdline(target, scenario.cmdline, opts.cmdline)
     hv_image = hypervisor.image_for(target.hypervisor, cache) if target.hypervisor else None
     if hv_image is not None:
@@ -508,23 +508,18 @@ def boot_and_judge(
 ) -> tuple[Verdict, list[Report]]:
     """Boot the prepared kernel on the machine (default: QEMU here) and judge its console."""
     m = machine or machine_mod.LocalMachine()
-    argv = prep.argv
-    if m.kind != "local":
-        assert prep.build is not None and prep.initrd is not None
-        files = [prep.build.image, prep.initrd, *([prep.hv_image] if prep.hv_image else [])]
-        placed = m.place(files)
-        hv = Path(placed[prep.hv_image]) if prep.hv_image else None
-        argv = qemu.command_line(
-            prep.target, Path(placed[prep.build.image]), Path(placed[prep.initrd]),
-            prep.cmdline, prep.accel, hv,
-        )  # fmt: skip
-    where = m.describe()
-    if m.kind != "local":
-        where["argv"] = argv  # the paths there; boot.argv keeps this machine's
-    prep.meta.merge("boot", machine=where)
+    assert prep.build is not None and prep.initrd is not None
+    req = machine_mod.BootRequest(
+        prep.target, prep.build.image, prep.initrd, prep.cmdline, prep.accel, prep.hv_image,
+        prep.rdir,
+    )  # fmt: skip
     t_boot = time.monotonic()
+    try:
+        stream = m.start(req)
+    finally:
+        prep.meta.merge("boot", machine=m.describe())
     boot = console.boot(
-        m.start(argv),
+        stream,
         prep.rdir / "console.log",
         prep.nonce,
         total_timeout=prep.boot_timeout,

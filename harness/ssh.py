@@ -122,8 +122,9 @@ def _paramiko() -> Any:
         import paramiko
     except ImportError as e:  # pragma: no cover - a dependency of the package
         raise InfraError("paramiko is not installed; run ./bootstrap.sh") from e
-    # its INFO lines (every connect and auth) are not the user's business; errors are ours
-    logging.getLogger("paramiko").setLevel(logging.WARNING)
+    # its log (every connect, and tracebacks from its thread while a board boots) is not
+    # the user's business: every failure reaches us as an exception, and we say it
+    logging.getLogger("paramiko").setLevel(logging.CRITICAL)
     return paramiko
 
 
