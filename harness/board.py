@@ -15,14 +15,14 @@ import contextlib
 import shlex
 import subprocess
 import time
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import IO, Any
 
 from harness import console, qemu
 from harness.config import SshBoard, Target
 from harness.errors import ConfigError, InfraError
-from harness.machine import RUN_DIR_PREFIX, BootRequest
-from harness.ssh import Connection, HostSpec, SshOptions, connect
+from harness.machine import BootRequest
+from harness.ssh import Connection, HostSpec, SshOptions, check_remote_dir, connect
 
 POWER_TIMEOUT = 120  # seconds for a power_on/power_off command
 RETRY = 3.0  # seconds between SSH attempts while the board comes up
@@ -82,8 +82,7 @@ class BoardMachine:
             _path(board.known_hosts, target),
             _path(board.identity, target),
         )
-        if not board.workdir.startswith("/") or "/../" in board.workdir + "/":
-            raise ConfigError(f"{target.path}: board.workdir: an absolute path on the board")
+        self.workdir = check_remote_dir(board.workdir, f"{target.path}: board.workdir")
         self.proc: console.LocalProcess | None = None
         self.facts: dict[str, Any] = {}
         self.closed = False
@@ -91,6 +90,9 @@ class BoardMachine:
     def describe(self) -> dict[str, Any]:
         return {"kind": self.kind, "host": str(self.ssh.host), "console": list(self.board.console),
                 **self.facts}  # fmt: skip
+
+    def open(self) -> None:
+        """Nothing before the boot: the board may be off until power_on."""
 
     def choose_accel(self, target: Target, forced: str | None) -> qemu.AccelChoice:
         if forced and forced != "auto":
@@ -152,9 +154,7 @@ class BoardMachine:
     def _install(self, conn: Connection, req: BootRequest) -> None:
         """Copy, `kexec -l`, remove the copies, then `kexec -e` (detached: the SSH
         session dies with the kernel)."""
-        base = self.board.workdir.rstrip("/") or "/"
-        _, out, _ = conn.run(["mktemp", "-d", f"{base}/{RUN_DIR_PREFIX}XXXXXXXX"])
-        d = PurePosixPath(out.strip())
+        d = conn.make_run_dir(self.workdir)
         try:
             kernel, initrd = d / req.kernel.name, d / "initramfs.cpio.gz"
             t0 = time.monotonic()

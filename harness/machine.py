@@ -14,16 +14,18 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from harness import console, qemu
 from harness.config import Target
 from harness.errors import ConfigError, InfraError
 from harness.proc import critical
-from harness.ssh import Connection, HostSpec, SshOptions, connect
+from harness.ssh import Connection, HostSpec, SshOptions, check_remote_dir, connect
+
+if TYPE_CHECKING:
+    from harness.board import BoardMachine
 
 REMOTE_BASE = "/tmp"  # where per-run directories go on a host (--remote-dir)
-RUN_DIR_PREFIX = "harness-run."
 _STOP_WAIT = 10.0  # seconds for a killed remote QEMU (and its directory) to go
 
 
@@ -94,16 +96,14 @@ class RemoteOptions:
         identity: str | None = None,
         remote_dir: str | None = None,
     ) -> RemoteOptions:
-        base = remote_dir or REMOTE_BASE
-        if not base.startswith("/") or any(ord(c) < 0x20 for c in base) or "/../" in base + "/":
-            raise ConfigError(f"--remote-dir {base!r}: an absolute path on the host is needed")
+        base = check_remote_dir(remote_dir or REMOTE_BASE, "--remote-dir")
         return cls(
             SshOptions(
                 HostSpec.parse(host),
                 Path(known_hosts).expanduser() if known_hosts else None,
                 Path(identity).expanduser() if identity else None,
             ),
-            base.rstrip("/") or "/",
+            base,
         )
 
 
@@ -174,13 +174,7 @@ class RemoteQemu:
 
     def open(self) -> None:
         self.conn = connect(self.opts.ssh)
-        base = self.opts.base_dir
-        self.conn.run(["mkdir", "-p", base])
-        _, out, _ = self.conn.run(["mktemp", "-d", f"{base}/{RUN_DIR_PREFIX}XXXXXXXX"])
-        path = out.strip()
-        if not path.startswith(f"{base.rstrip('/')}/{RUN_DIR_PREFIX}") or len(path.split()) != 1:
-            raise InfraError(f"ssh {self.opts.ssh.host}: mktemp gave {path!r}")
-        self.dir = PurePosixPath(path)
+        self.dir = self.conn.make_run_dir(self.opts.base_dir)
 
     def describe(self) -> dict[str, Any]:
         c = self._c()
@@ -294,25 +288,21 @@ class RemoteQemu:
 def opened(remote: RemoteOptions | None, target: Target | None = None) -> Iterator[Machine]:
     """The machine a run boots on (QEMU here, QEMU on --host, or the target's board),
     cleaned up on every way out (Ctrl-C included)."""
+    m: LocalMachine | RemoteQemu | BoardMachine
     if target is not None and target.board is not None:
         if remote is not None:
             raise ConfigError(f"--host: {target.name} is a board (board.host in {target.path})")
         from harness.board import BoardMachine
 
-        board = BoardMachine(target)
-        try:
-            yield board
-        finally:
-            with critical():
-                board.close()
-        return
-    if remote is None:
+        m = BoardMachine(target)
+    elif remote is not None:
+        m = RemoteQemu(remote)
+    else:
         yield LocalMachine()
         return
-    m = RemoteQemu(remote)
     try:
         m.open()
         yield m
     finally:
-        with critical():  # a second Ctrl-C must not leave the remote QEMU or directory
+        with critical():  # a second Ctrl-C must not leave a remote QEMU, a directory or a board on
             m.close()

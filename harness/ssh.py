@@ -16,8 +16,6 @@ import re
 import shlex
 import socket
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -28,9 +26,18 @@ CONNECT_TIMEOUT = 15.0  # TCP connect, SSH banner and authentication, each
 COMMAND_TIMEOUT = 120.0  # a short remote command (mkdir, kill, a probe)
 KEEPALIVE = 30  # seconds: the connection is held through a kernel build
 
+RUN_DIR_PREFIX = "harness-run."  # a run's directory on a host or a board
+
 _USER = re.compile(r"[A-Za-z0-9._][A-Za-z0-9._-]{0,63}")
 _HOSTNAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]{0,252})")
 _IPV6 = re.compile(r"[0-9A-Fa-f:.]+")
+
+
+def check_remote_dir(value: str, what: str) -> str:
+    """A directory on the other machine: absolute, no '..', no control characters."""
+    if not value.startswith("/") or any(ord(c) < 0x20 for c in value) or "/../" in value + "/":
+        raise ConfigError(f"{what} {value!r}: an absolute path on the other machine is needed")
+    return value.rstrip("/") or "/"
 
 
 class HostKeyError(ConfigError):
@@ -222,14 +229,14 @@ class Connection:
         except (OSError, EOFError) as e:
             raise InfraError(f"ssh {self.spec}: cannot write {remote}: {e}") from e
 
-    def exists(self, remote: PurePosixPath) -> bool:
-        try:
-            self.sftp().stat(str(remote))
-        except FileNotFoundError:
-            return False
-        except (OSError, EOFError) as e:
-            raise InfraError(f"ssh {self.spec}: cannot stat {remote}: {e}") from e
-        return True
+    def make_run_dir(self, base: str) -> PurePosixPath:
+        """A fresh `mktemp -d BASE/harness-run.XXXXXXXX` there (base made if missing)."""
+        self.run(["mkdir", "-p", base])
+        _, out, _ = self.run(["mktemp", "-d", f"{base.rstrip('/')}/{RUN_DIR_PREFIX}XXXXXXXX"])
+        path = out.strip()
+        if not path.startswith(f"{base.rstrip('/')}/{RUN_DIR_PREFIX}") or len(path.split()) != 1:
+            raise InfraError(f"ssh {self.spec}: mktemp gave {path!r}")
+        return PurePosixPath(path)
 
     def open_channel(self, command: str, *, pty: bool = True) -> Any:
         """A long-running command (QEMU): its output read as it comes. With a pty, the
@@ -327,15 +334,6 @@ def connect(opts: SshOptions, *, timeout: float = CONNECT_TIMEOUT) -> Connection
     transport = client.get_transport()
     transport.set_keepalive(KEEPALIVE)
     return Connection(opts, client, transport.get_remote_server_key())
-
-
-@contextmanager
-def connected(opts: SshOptions) -> Iterator[Connection]:
-    conn = connect(opts)
-    try:
-        yield conn
-    finally:
-        conn.close()
 
 
 def _local_user() -> str:
