@@ -14,9 +14,11 @@ from __future__ import annotations
 import contextlib
 import shlex
 import subprocess
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar, cast
 
 from harness import console, qemu
 from harness.config import SshBoard, Target
@@ -27,6 +29,15 @@ from harness.ssh import Connection, HostSpec, SshOptions, check_remote_dir, conn
 POWER_TIMEOUT = 120  # seconds for a power_on/power_off command
 RETRY = 3.0  # seconds between SSH attempts while the board comes up
 TAIL_LINES = 25  # console lines quoted when the board does not come up
+T = TypeVar("T")
+
+
+class _Late(Exception):
+    """board.up_timeout passed while waiting for SSH."""
+
+
+class _ConsoleGone(InfraError):
+    """The console command ended: the board's line is gone, retrying cannot help."""
 
 
 def _path(value: str, target: Target) -> Path | None:
@@ -66,6 +77,13 @@ class _BoardConsole:
     @property
     def exit_status(self) -> int | None:
         return self.proc.exit_status
+
+
+def _close_quietly(value: object) -> None:
+    close = getattr(value, "close", None)
+    if close is not None:
+        with contextlib.suppress(Exception):
+            close()
 
 
 class BoardMachine:
@@ -115,41 +133,78 @@ class BoardMachine:
                 + (f": {err[-1]}" if err else "")
             )
 
+    def _drained(self, call: Callable[[], T], proc: console.LocalProcess, log: IO[bytes],
+                 tail: _Tail, deadline: float | None = None) -> T:  # fmt: skip
+        """call() in a thread while the console goes on into board-console.log: a board
+        that boots while the harness connects or copies must not fill the console line
+        (and what it prints then is the board's own boot, not the run's)."""
+        box: list[Any] = []
+        lock = threading.Lock()
+        abandoned = False
+
+        def work() -> None:
+            result: tuple[bool, Any]
+            try:
+                result = (True, call())
+            except BaseException as e:  # handed to the caller's thread
+                result = (False, e)
+            with lock:
+                box.append(result)
+                late = abandoned
+            if late and result[0]:
+                _close_quietly(result[1])  # a connection made after the caller gave up
+
+        worker = threading.Thread(target=work, name="board-ssh", daemon=True)
+        worker.start()
+        try:
+            while worker.is_alive():
+                if deadline is not None and time.monotonic() > deadline:
+                    raise _Late()
+                try:
+                    data = proc.read(65536, 0.2)
+                except EOFError:
+                    raise _ConsoleGone(
+                        f"board console command {shlex.join(self.board.console)} ended "
+                        f"before the kernel was booted; its last lines:\n{tail.lines()}"
+                    ) from None
+                log.write(data)
+                log.flush()
+                tail.add(data)
+        except BaseException:
+            with lock:
+                abandoned = True
+                done = list(box)
+            if done and done[0][0]:
+                _close_quietly(done[0][1])
+            raise
+        ok, value = box[0]
+        if not ok:
+            raise value
+        return cast(T, value)
+
     def _wait_up(self, proc: console.LocalProcess, log: IO[bytes], tail: _Tail) -> Connection:
         """SSH to the board as it boots, draining its console meanwhile."""
         t0 = time.monotonic()
         deadline = t0 + self.board.up_timeout
         last_err = "no attempt yet"
-        next_try = t0
-        while True:
-            now = time.monotonic()
-            if now >= next_try:
+        try:
+            while True:
                 try:
-                    conn = connect(self.ssh, timeout=10)
-                except ConfigError:
-                    raise  # a refused host key: retrying cannot help
+                    conn = self._drained(lambda: connect(self.ssh, timeout=10), proc, log,
+                                         tail, deadline)  # fmt: skip
+                except (ConfigError, _ConsoleGone):
+                    raise  # a refused host key, a console gone: retrying cannot help
                 except InfraError as e:
                     last_err = str(e)
-                    next_try = time.monotonic() + RETRY
                 else:
                     self.facts["up_seconds"] = round(time.monotonic() - t0, 1)
                     return conn
-            if time.monotonic() > deadline:
-                raise InfraError(
-                    f"board {self.ssh.host} did not come up: no SSH after "
-                    f"{self.board.up_timeout}s ({last_err}); its console's last lines:\n"
-                    + tail.lines()
-                )
-            try:
-                data = proc.read(65536, 0.5)
-            except EOFError:
-                raise InfraError(
-                    f"board console command {shlex.join(self.board.console)} ended before "
-                    f"the board was up; its last lines:\n{tail.lines()}"
-                ) from None
-            log.write(data)
-            log.flush()
-            tail.add(data)
+                self._drained(lambda: time.sleep(RETRY), proc, log, tail, deadline)
+        except _Late:
+            raise InfraError(
+                f"board {self.ssh.host} did not come up: no SSH after "
+                f"{self.board.up_timeout}s ({last_err}); its console's last lines:\n" + tail.lines()
+            ) from None
 
     def _install(self, conn: Connection, req: BootRequest) -> None:
         """Copy, `kexec -l`, remove the copies, then `kexec -e` (detached: the SSH
@@ -184,9 +239,11 @@ class BoardMachine:
             self._power("power_on", self.board.power_on, log)
             conn = self._wait_up(self.proc, log, tail)
             try:
-                self._install(conn, req)
+                self._drained(lambda: self._install(conn, req), self.proc, log, tail)
             finally:
                 conn.close()
+            # the old kernel's last words (kexec -e waits a second): still the board's
+            self._drained(lambda: time.sleep(0.5), self.proc, log, tail)
         return _BoardConsole(self, self.proc)
 
     def close(self) -> None:

@@ -95,10 +95,32 @@ def test_a_board_that_never_answers_ssh_is_an_infra_error_quoting_its_console(tm
     assert "U-Boot" in (tmp_path / "board-console.log").read_text()
 
 
+def test_the_console_is_read_while_an_ssh_attempt_hangs(tmp_path):
+    # a port that accepts and never says a word (QEMU's hostfwd before the guest's sshd
+    # runs, a console server's TCP port): the attempt waits out its 10 s banner timeout,
+    # and meanwhile the board's console must still be drained and up_timeout must hold
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        port = silent.getsockname()[1]
+        console = "[sh, -c, 'sleep 1; echo Linux version 6.12 booting; sleep 60']"
+        t = _target(tmp_path, f"  host: root@127.0.0.1:{port}\n  console: {console}\n"
+                              "  up_timeout: 3\n")  # fmt: skip
+        m = BoardMachine(t)
+        t0 = time.monotonic()
+        with pytest.raises(InfraError, match="did not come up: no SSH after 3s") as e:
+            m.start(_req(t, tmp_path))
+        took = time.monotonic() - t0
+        m.close()
+    assert took < 6, f"up_timeout 3 s took {took:.1f} s: the hanging attempt blocked"
+    assert "Linux version 6.12 booting" in str(e.value)
+    assert "booting" in (tmp_path / "board-console.log").read_text()
+
+
 def test_a_console_command_that_ends_is_an_infra_error(tmp_path):
     t = _target(tmp_path, f"  host: root@127.0.0.1:{_closed_port()}\n"
                           "  console: [sh, -c, 'echo no such board >&1; exit 1']\n")  # fmt: skip
-    with pytest.raises(InfraError, match="ended before the board was up"):
+    with pytest.raises(InfraError, match="ended before the kernel was booted"):
         BoardMachine(t).start(_req(t, tmp_path))
 
 
