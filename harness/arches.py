@@ -26,6 +26,7 @@ class KernelArch:
 class DebianArch:
     name: str
     elf_machine: int
+    selftests_arch: str = ""
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,15 @@ class Arches:
     def elf_machine(self, debian_arch: str) -> int | None:
         d = self.debian.get(debian_arch)
         return d.elf_machine if d else None
+
+    def selftests_arch(self, debian_arch: str) -> str:
+        d = self.debian.get(debian_arch)
+        if d is None or not d.selftests_arch:
+            raise ConfigError(
+                f"configs/{FILE}: debian.{debian_arch}.selftests_arch is not set: the kernel's "
+                "selftests cannot be built for it"
+            )
+        return d.selftests_arch
 
 
 @functools.cache
@@ -64,7 +74,9 @@ def load() -> Arches:
     d = r.sub("debian")
     for name in list(d.data):
         e = d.sub(name)
-        debian[name] = DebianArch(name, e.get("elf_machine", int, required=True))
+        debian[name] = DebianArch(
+            name, e.get("elf_machine", int, required=True), e.get("selftests_arch", str, "")
+        )
         e.finish()
     r.finish()
     return Arches(kernel, debian)

@@ -528,6 +528,26 @@ class Variant:
 
 
 @dataclass(frozen=True)
+class KnownFailure:
+    """A kernel test that fails for a reason that is not the kernel under test (the
+    emulator, the CI-sized config, a test bug), reported as xfail with that reason."""
+
+    test: str  # a glob over test paths: "kselftest.mm.hugetlb-*"
+    reason: str
+    arches: tuple[str, ...] = ()
+    kernel: str = ""
+
+    def matches(self, path: str, arch: str, version: tuple[int, int, int]) -> bool:
+        import fnmatch
+
+        return (
+            fnmatch.fnmatchcase(path, self.test)
+            and (not self.arches or arch in self.arches)
+            and (not self.kernel or version_in_range(version, self.kernel))
+        )
+
+
+@dataclass(frozen=True)
 class Scenario:
     """What is done to a target: patches, workloads, cmdline/config, expectation."""
 
@@ -544,6 +564,17 @@ class Scenario:
     not_applicable_hint: str
     arches: tuple[str, ...] = ()  # kernel ARCH values it is meant for; empty = all
     requires_hypervisor: str = ""
+    kselftests: tuple[str, ...] = ()  # the tree's selftest suites its steps run
+    known_failures: tuple[KnownFailure, ...] = ()
+    inherits: str = ""
+    base: Scenario | None = None  # the scenario it inherits
+
+    def known_failure(self, path: str, arch: str, version: tuple[int, int, int]) -> str:
+        """Why the test at path is known to fail here ("" when it is not)."""
+        for k in self.known_failures:
+            if k.matches(path, arch, version):
+                return k.reason
+        return ""
 
     def variant_for(self, version: tuple[int, int, int]) -> Variant | None:
         for v in self.variants:
@@ -594,9 +625,13 @@ def _find_workload(name: str, scenario_dir: Path, where: str) -> Path:
     )
 
 
-def _patch_list(r: Reader, key: str, scenario_dir: Path) -> tuple[Path, ...]:
+def _patch_list(
+    r: Reader, key: str, scenario_dir: Path, base: Scenario | None = None
+) -> tuple[Path, ...]:
     out = []
-    dirs = _shared_dirs(scenario_dir, "patches")
+    # a scenario that inherits another finds that one's patches too (after its own)
+    dirs = list(dict.fromkeys([*_shared_dirs(scenario_dir, "patches"),
+                               *_base_patch_dirs(base)]))  # fmt: skip
     for p in r.str_list(key):
         if "/" in p or p.startswith("."):
             raise ConfigError(f"{r._where(key)}: {p}: a file name in patches/, not a path")
@@ -608,12 +643,38 @@ def _patch_list(r: Reader, key: str, scenario_dir: Path) -> tuple[Path, ...]:
     return tuple(out)
 
 
+def _base_patch_dirs(base: Scenario | None) -> list[Path]:
+    out: list[Path] = []
+    while base is not None:
+        out.append(base.path.parent / "patches")
+        base = base.base
+    return out
+
+
 def _scenario_dirs(scenarios_dir: Path | None) -> list[Path]:
     return [scenarios_dir] if scenarios_dir is not None else search_dirs("scenarios")
 
 
-def load_scenario(name: str, scenarios_dir: Path | None = None) -> Scenario:
-    """Load scenarios/<name>/scenario.yaml into a Scenario."""
+def _inherited(name: str, base: str, path: Path, scenarios_dir: Path | None,
+               seen: tuple[str, ...]) -> Scenario | None:  # fmt: skip
+    if not base:
+        return None
+    if base in (*seen, name):
+        raise ConfigError(
+            f"{path}: inherits: {base!r} makes a loop ({' -> '.join([*seen, name, base])})"
+        )
+    try:
+        return load_scenario(base, scenarios_dir, _seen=(*seen, name))
+    except ConfigError as e:
+        raise ConfigError(f"{path}: inherits: {e}") from None
+
+
+def load_scenario(
+    name: str, scenarios_dir: Path | None = None, _seen: tuple[str, ...] = ()
+) -> Scenario:
+    """Load scenarios/<name>/scenario.yaml into a Scenario (over the scenario it
+    inherits, if it names one: its patches and variants stay relative to their own
+    folder)."""
     check_name("scenario", name)
     roots = _scenario_dirs(scenarios_dir)
     sdir = next((d / name for d in roots if (d / name / "scenario.yaml").exists()), roots[0] / name)
@@ -623,10 +684,27 @@ def load_scenario(name: str, scenarios_dir: Path | None = None) -> Scenario:
         hint = did_you_mean(name, list_scenarios(scenarios_dir))
         raise ConfigError(f"unknown scenario {name!r}{hint}; known scenarios: {known}")
     r = Reader(load_yaml(path), path)
-    steps, workloads = [], []
+    base_name = r.get("inherits", str, "")
+    base = _inherited(name, base_name, path, scenarios_dir, _seen)
+    steps, workloads, suites = [], [], []
     for i, raw in enumerate(r.get("steps", list, [])):
         s = Reader(raw, path, f"steps[{i}].")
-        if "workload" in raw:
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{path}: steps[{i}]: a mapping (workload:, sh: or kselftest:)")
+        if "kselftest" in raw:
+            from harness import kselftest
+
+            suite = kselftest.check_suite(s.get("kselftest", str), f"{path}: steps[{i}]")
+            cats, tests = s.str_list("categories"), s.str_list("tests")
+            if cats and tests:
+                raise ConfigError(f"{path}: steps[{i}]: categories or tests, not both")
+            per_test = s.get("test_timeout", int, 300)
+            if per_test <= 0:
+                raise ConfigError(f"{path}: steps[{i}].test_timeout: must be positive")
+            run = kselftest.guest_command(suite, cats, tests, per_test)
+            label = s.get("name", str, f"kselftest-{suite}")
+            suites.append(suite)
+        elif "workload" in raw:
             wname = s.get("workload", str)
             workloads.append(_find_workload(wname, sdir, f"{path}: steps[{i}]"))
             args = s.str_list("args")
@@ -650,7 +728,7 @@ def load_scenario(name: str, scenarios_dir: Path | None = None) -> Scenario:
         variants.append(
             Variant(
                 versions=v.get("kernel", str, required=True),
-                patches=_patch_list(v, "patches", sdir),
+                patches=_patch_list(v, "patches", sdir, base),
                 expect=_expectation(v, "expect"),
                 note=v.get("note", str, ""),
                 not_applicable=v.get("not_applicable", str, ""),
@@ -660,7 +738,28 @@ def load_scenario(name: str, scenarios_dir: Path | None = None) -> Scenario:
         )
         version_in_range((0, 0, 0), variants[-1].versions)  # validate syntax now
         v.finish()
-    canary = r.get("canary", bool, False)
+    known_failures = []
+    for i, raw in enumerate(r.get("known_failures", list, [])):
+        k = Reader(raw, path, f"known_failures[{i}].")
+        kf = KnownFailure(
+            test=k.get("test", str, required=True),
+            reason=k.get("reason", str, required=True),
+            arches=tuple(k.str_list("arches")),
+            kernel=k.get("kernel", str, ""),
+        )
+        if kf.kernel:
+            version_in_range((0, 0, 0), kf.kernel)
+        known_failures.append(kf)
+        k.finish()
+    if base is not None:  # what the scenario does not say, it inherits
+        given = set(r.data)
+        if "steps" not in given:
+            steps, workloads, suites = list(base.steps), list(base.workloads), list(base.kselftests)
+        if "variants" not in given:
+            variants = list(base.variants)
+        if "known_failures" not in given:
+            known_failures = list(base.known_failures)
+    canary = r.get("canary", bool, base.canary if base else False)
     if canary and not variants:
         raise ConfigError(f"{path}: variants: a canary needs at least one variant with expect")
     for i, var in enumerate(variants):
@@ -675,6 +774,10 @@ def load_scenario(name: str, scenarios_dir: Path | None = None) -> Scenario:
             )
         if canary and var.expect is None and not var.not_applicable:
             raise ConfigError(f"{path}: variants[{i}].expect: a canary variant needs expect")
+
+    def inherited(key: str, value: Any) -> Any:
+        return getattr(base, key) if base is not None and key not in r.data else value
+
     scenario = Scenario(
         name=name,
         path=path,
@@ -682,13 +785,21 @@ def load_scenario(name: str, scenarios_dir: Path | None = None) -> Scenario:
         canary=canary,
         steps=tuple(steps),
         workloads=tuple(dict.fromkeys(workloads)),
-        patches=_patch_list(r, "patches", sdir),
+        patches=inherited("patches", _patch_list(r, "patches", sdir, base)),
         variants=tuple(variants),
-        cmdline=r.get("cmdline", str, ""),
-        requires_config=tuple(r.str_list("requires_config")),
-        not_applicable_hint=r.get("not_applicable_hint", str, ""),
-        arches=tuple(r.str_list("arches")),
-        requires_hypervisor=r.get("requires_hypervisor", str, ""),
+        cmdline=inherited("cmdline", r.get("cmdline", str, "")),
+        requires_config=inherited("requires_config", tuple(r.str_list("requires_config"))),
+        not_applicable_hint=inherited(
+            "not_applicable_hint", r.get("not_applicable_hint", str, "")
+        ),  # fmt: skip
+        arches=inherited("arches", tuple(r.str_list("arches"))),
+        requires_hypervisor=inherited(
+            "requires_hypervisor", r.get("requires_hypervisor", str, "")
+        ),  # fmt: skip
+        kselftests=tuple(dict.fromkeys(suites)),
+        known_failures=tuple(known_failures),
+        inherits=base_name,
+        base=base,
     )
     r.finish()
     return scenario

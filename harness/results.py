@@ -51,13 +51,24 @@ class Metadata:
         atomic_write_text(self.path, json.dumps(self.data, indent=2, default=str) + "\n")
 
 
-def write_reports(path: Path, reports: list[Any], known: dict[int, str] | None = None) -> None:
-    """reports.json; a report that is a known issue carries its id ("known_issue")."""
+def write_reports(
+    path: Path,
+    reports: list[Any],
+    known: dict[int, str] | None = None,
+    tests: list[Any] | None = None,
+) -> None:
+    """reports.json; a report that is a known issue carries its id ("known_issue"), one
+    printed while a kernel test ran carries the test's path ("test")."""
+    from harness import ktap
+
+    during = {i: t.path for t in ktap.walk(tests or []) for i in t.reports}
     out = []
     for i, r in enumerate(reports):
         d = r.to_dict()
         if known and i in known:
             d["known_issue"] = known[i]
+        if i in during:
+            d["test"] = during[i]
         out.append(d)
     atomic_write_text(path, json.dumps(out, indent=2) + "\n")
 
@@ -80,11 +91,12 @@ def write_junit(
     seconds: float,
     console_tail: str,
     reports: list[Any],
+    tests: list[Any] | None = None,
 ) -> None:
-    """One suite per target, one case per scenario; the report is the failure text."""
+    """One suite per target, one case per scenario; the report is the failure text.
+    The kernel's own tests add a case each (classname: the test's parent path)."""
     case = TestCase(name=scenario, classname=f"harness.{target}", elapsed_sec=seconds)
-    text = "\n\n".join(r.text for r in reports) or console_tail
-    text = re.sub(r"[\x00-\x08\x0b\x0c\x0e-\x1f]", "", text)
+    text = _xml_safe("\n\n".join(r.text for r in reports) or console_tail)
     if verdict.verdict == Kind.PASS:
         pass
     elif verdict.verdict == Kind.FAIL:
@@ -93,8 +105,28 @@ def write_junit(
         case.add_skipped_info(message=verdict.summary)
     else:
         case.add_error_info(message=f"{verdict.verdict}: {verdict.summary}", output=text)
-    suite = TestSuite(f"harness.{target}", [case])
+    suite = TestSuite(f"harness.{target}", [case, *_test_cases(tests or [], reports)])
     atomic_write_text(path, to_xml_report_string([suite]))
+
+
+def _xml_safe(text: str) -> str:
+    return re.sub(r"[\x00-\x08\x0b\x0c\x0e-\x1f]", "", text)
+
+
+def _test_cases(tests: list[Any], reports: list[Any]) -> list[TestCase]:
+    from harness import ktap
+
+    cases = []
+    for t in ktap.units(tests):
+        parent, _, name = t.path.rpartition(".")
+        case = TestCase(name=name, classname=parent)
+        out = _xml_safe("\n".join([*t.log, *(reports[i].text for i in t.reports)]))
+        if t.status in (ktap.Status.FAIL, ktap.Status.ERROR):
+            case.add_failure_info(message=f"{t.status}: {t.reason}".rstrip(": "), output=out)
+        elif t.status in (ktap.Status.SKIP, ktap.Status.XFAIL):
+            case.add_skipped_info(message=f"{t.status}: {t.reason}".rstrip(": "))
+        cases.append(case)
+    return cases
 
 
 def summary_text(meta: dict[str, Any], verdict: Any, reports: list[Any]) -> str:

@@ -14,10 +14,11 @@ import shlex
 import shutil
 import stat
 import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness import arches, debian, markers
+from harness import arches, debian, kselftest, markers
 from harness.config import Scenario, Step, Target
 from harness.errors import BuildError, InfraError
 from harness.fsutil import atomic_write_bytes
@@ -82,6 +83,20 @@ def busybox_for(debian_arch: str, cache: Path) -> Path:
     debian.extract_deb(deb, dest)
     if not binary.exists():
         raise InfraError(f"{deb} has no bin/busybox")
+    check_elf_machine(binary, debian_arch)
+    return binary
+
+
+def bash_for(debian_arch: str, cache: Path) -> Path:
+    """Debian's bash-static for the guest (the kernel's run_vmtests.sh needs bash)."""
+    dest = cache / "bash-static" / debian_arch
+    binary = dest / "bin" / "bash-static"
+    if not binary.exists():
+        deb = debian.download_deb(f"bash-static:{debian_arch}", suites=["bookworm"],
+                                  arch=debian_arch, cache=cache / "downloads")  # fmt: skip
+        debian.extract_deb(deb, dest)
+        if not binary.exists():
+            raise InfraError(f"{deb} has no bin/bash-static")
     check_elf_machine(binary, debian_arch)
     return binary
 
@@ -167,7 +182,14 @@ def init_script(scenario_name: str, steps: tuple[Step, ...], nonce: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def build_initramfs(target: Target, scenario: Scenario, cache: Path, out: Path, nonce: str) -> Path:
+def build_initramfs(
+    target: Target,
+    scenario: Scenario,
+    cache: Path,
+    out: Path,
+    nonce: str,
+    kselftests: Sequence[kselftest.Built] = (),
+) -> Path:
     """Write the gzip'ed newc initramfs for one run to out."""
     busybox = busybox_for(target.debian_arch, cache)
     d = stat.S_IFDIR | 0o755
@@ -200,6 +222,19 @@ def build_initramfs(target: Target, scenario: Scenario, cache: Path, out: Path, 
     for src in scenario.workloads:
         binary = compile_workload(src, target, cache)
         entries.append(Entry(f"usr/bin/{src.stem}", stat.S_IFREG | 0o755, binary.read_bytes()))
+    if kselftests:
+        bash = bash_for(target.debian_arch, cache)
+        entries += [
+            Entry("bin/bash", stat.S_IFREG | 0o755, bash.read_bytes()),
+            Entry("kselftest", d),
+            Entry("kselftest/run", stat.S_IFREG | 0o755, kselftest.RUNNER.encode()),
+            Entry("kselftest/watchdog", stat.S_IFREG | 0o755, kselftest.WATCHDOG.encode()),
+        ]
+        for built in kselftests:
+            entries += [Entry(f"kselftest/{built.suite}", d),
+                        Entry(f"kselftest/{built.suite}/.real", d)]  # fmt: skip
+            entries += [Entry(n, stat.S_IFREG | mode, data)
+                        for n, mode, data in kselftest.guest_entries(built)]  # fmt: skip
     out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(out, gzip.compress(write_newc(entries), compresslevel=6, mtime=0))
     return out

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import hashlib
+import json
 import logging
 import os
 import platform
@@ -20,7 +21,18 @@ from pathlib import Path
 from typing import Any
 
 from harness import build as build_mod
-from harness import console, hypervisor, known, patches, qemu, rootfs, source, variants
+from harness import (
+    console,
+    hypervisor,
+    known,
+    kselftest,
+    ktap,
+    patches,
+    qemu,
+    rootfs,
+    source,
+    variants,
+)
 from harness import machine as machine_mod
 from harness.config import Scenario, Target, Variant, load_scenario, load_target
 from harness.errors import (
@@ -421,6 +433,19 @@ def prepare(prep: Prepared, machine: machine_mod.Machine | None = None) -> Prepa
                 keep_in=rdir / "kernel",
                 keep_extra=keep_extra,
             )
+            # from the same (patched) tree, still held: its selftests and uapi headers
+            suites = [
+                kselftest.build(
+                    target,
+                    src.tree,
+                    result.build_dir,
+                    name,
+                    cache,
+                    jobs=opts.jobs,
+                    quiet=opts.quiet,
+                )  # fmt: skip
+                for name in scenario.kselftests
+            ]
     except patches.NoAlternativeApplies as e:
         failures = [(plan.candidates[i], err) for i, err in e.failures]
         raise variants.stale(scenario, src.version_str, src.version, failures) from None
@@ -439,7 +464,14 @@ def prepare(prep: Prepared, machine: machine_mod.Machine | None = None) -> Prepa
             "commands": result.commands,
         }
     )
-    initrd = rootfs.build_initramfs(target, scenario, cache, rdir / "initramfs.cpio.gz", prep.nonce)
+    for b in suites:
+        if b.log is not None and b.log.exists():
+            shutil.copy(b.log, rdir / f"kselftest-{b.suite}-build.log")
+    if suites:
+        meta.update(kselftests=[b.to_dict() for b in suites])
+    initrd = rootfs.build_initramfs(
+        target, scenario, cache, rdir / "initramfs.cpio.gz", prep.nonce, kselftests=suites
+    )
     m = machine or machine_mod.LocalMachine()
     accel = m.choose_accel(target, opts.accel)
     cmdline = qemu.kernel_cmdline(target, scenario.cmdline, opts.cmdline)
@@ -544,11 +576,13 @@ def judge(prep: Prepared, boot: console.BootResult, t_boot: float) -> tuple[Verd
         scenario=prep.scenario.name,
         version=prep.source.version if prep.source else (0, 0, 0),
     )
-    write_reports(rdir / "reports.json", reports, {i: k.id for i, k in seen.items()})
+    tests = judge_tests(prep, boot.console, reports)
+    write_reports(rdir / "reports.json", reports, {i: k.id for i, k in seen.items()},
+                  tests=tests)  # fmt: skip
     write_report_text(rdir / "report.txt", reports, boot.console)
     expect = prep.variant.expect if prep.variant and not prep.opts.clean else None
     required = prep.variant.requires_console if prep.variant else ()
-    verdict = decide(boot, reports, prep.scenario, expect, required, seen)
+    verdict = decide(boot, reports, prep.scenario, expect, required, seen, tests)
     meta.update(known_issues=verdict.known)
     meta.update(
         timings={
@@ -575,8 +609,33 @@ def judge(prep: Prepared, boot: console.BootResult, t_boot: float) -> tuple[Verd
         result.seconds + boot.seconds,
         boot.console[-4000:],
         reports,
+        tests,
     )
     return verdict, reports
+
+
+def judge_tests(prep: Prepared, console_text: str, reports: list[Report]) -> list[ktap.TestResult]:
+    """The kernel's own tests in the console (kselftest, KUnit), per test: named,
+    crash reports attributed, the scenario's known failures applied; tests.json."""
+    tests = ktap.parse(console_text)
+    if not tests:
+        return []
+    ktap.name_all(tests, prep.scenario.kselftests)
+    ktap.attribute(tests, [r.start for r in reports], [r.title for r in reports])
+    version = prep.source.version if prep.source else (0, 0, 0)
+    ktap.apply_known(
+        tests, lambda path: prep.scenario.known_failure(path, prep.target.arch, version)
+    )
+    counts = ktap.counts(tests)
+    prep.meta.update(tests=counts)
+    units = [
+        {"path": t.path, "status": str(t.status), "reason": t.reason,
+         "reports": [reports[i].title for i in t.reports]}
+        for t in ktap.units(tests)
+    ]  # fmt: skip
+    doc = {"counts": counts, "units": units, "tests": [t.to_dict() for t in tests]}
+    atomic_write_text(prep.rdir / "tests.json", json.dumps(doc, indent=2) + "\n")
+    return tests
 
 
 def _source_prefixes(prep: Prepared) -> list[str]:

@@ -65,6 +65,7 @@ def decide(
     expect: Expectation | None,
     requires_console: tuple[str, ...] = (),
     known: dict[int, Any] | None = None,
+    tests: list[Any] | None = None,
 ) -> Verdict:
     """The verdict of one boot; see DESIGN.md 'verdict'.
 
@@ -76,7 +77,7 @@ def decide(
     known = known or {}
     verdict = _decide(
         boot, [r for i, r in enumerate(reports) if i not in known], reports, scenario, expect,
-        requires_console,
+        requires_console, tests or [],
     )  # fmt: skip
     seen: dict[str, dict[str, str]] = {}
     for i, issue in sorted(known.items()):
@@ -99,9 +100,14 @@ def _decide(
     scenario: Scenario,
     expect: Expectation | None,
     requires_console: tuple[str, ...],
+    tests: list[Any],
 ) -> Verdict:
     """decide() on the reports that count (all of them for a canary's expectation)."""
+    from harness import ktap
+
     details = [f"boot ended: {boot.ending} after {boot.seconds:.1f}s"]
+    if tests:
+        details.append("kernel tests: " + ktap.summary(tests))
     skipped = [s for s in boot.steps if s.rc == 77]
     details += [f"step {s.index} {s.name}: does not apply here (rc 77)" for s in skipped]
     missing = missing_console(boot.console, requires_console)
@@ -153,6 +159,15 @@ def _decide(
             f"the guest stopped before the DONE marker ({boot.ending}) with no crash report",
             details,
         )
+    failed_tests = ktap.failures(tests)
+    if failed_tests:
+        first = failed_tests[0]
+        more = f" (+{len(failed_tests) - 1} more)" if len(failed_tests) > 1 else ""
+        why = f": {first.reason}" if first.reason else ""
+        details += [f"{t.status}: {t.path}" + (f" ({t.reason})" if t.reason else "")
+                    for t in failed_tests[:50]]  # fmt: skip
+        return Verdict(Kind.FAIL, EXIT_REGRESSION, f"kernel test failed: {first.path}{why}{more}",
+                       details)  # fmt: skip
     bad = [s for s in boot.steps if s.rc not in (0, 77)]
     if boot.failed_steps:
         names = ", ".join(f"{s.name} (rc {s.rc})" for s in bad) or f"{boot.failed_steps} step(s)"

@@ -27,7 +27,7 @@ from harness.fsutil import atomic_write_text
 from harness.machine import RemoteOptions
 from harness.nightly import classify as cls
 from harness.nightly import history as hist
-from harness.nightly import matrix, settings, tree
+from harness.nightly import kerneltests, matrix, settings, tree
 from harness.nightly.model import NEW, Attempt, Bisection, Cell, Classified, Nightly
 from harness.nightly.reports import html, junit, kcidb, mail
 from harness.results import results_root
@@ -171,6 +171,9 @@ def run(
             cls.classify(c, attempts[c], db.previous(repo, c.target, c.scenario, nid), ref.name)
             for c in cells
         ]
+        for c in classified:
+            prev = db.previous_tests(repo, c.cell.target, c.cell.scenario, nid)
+            c.tests = kerneltests.classify_tests(c.attempts, prev, ref.name)
         if version:
             expect = expectations(scenarios, version)
             cls.settle_in_tree(classified, expect)
@@ -342,6 +345,7 @@ def summary(nightly: Nightly, cells: list[Classified]) -> dict[str, Any]:
                     else None
                 ),
                 "attempts": [attempt(a) for a in c.attempts],
+                "tests": [t.__dict__ for t in c.tests],
                 "bisection": (
                     {
                         "good": c.bisection.good,

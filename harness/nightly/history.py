@@ -14,6 +14,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+from harness.nightly.kerneltests import PreviousTest
 from harness.nightly.model import (
     FIXED,
     HARNESS,
@@ -54,6 +55,17 @@ CREATE TABLE IF NOT EXISTS result (
     attempts INTEGER NOT NULL,
     results_dir TEXT NOT NULL,
     PRIMARY KEY (nightly_id, target, scenario)
+);
+CREATE TABLE IF NOT EXISTS test_result (
+    nightly_id INTEGER NOT NULL REFERENCES nightly(id),
+    target TEXT NOT NULL,
+    scenario TEXT NOT NULL,
+    path TEXT NOT NULL,
+    result TEXT NOT NULL,
+    status TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    since TEXT NOT NULL,
+    PRIMARY KEY (nightly_id, target, scenario, path)
 );
 CREATE TABLE IF NOT EXISTS bisection (
     nightly_id INTEGER NOT NULL REFERENCES nightly(id),
@@ -125,7 +137,34 @@ class History:
                 )
             )
         self.db.executemany("INSERT OR REPLACE INTO result VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+        tests = [
+            (nightly_id, c.cell.target, c.cell.scenario, t.path, t.result, t.status, t.reason,
+             t.since)
+            for c in cells
+            for t in c.tests
+        ]  # fmt: skip
+        self.db.executemany("INSERT OR REPLACE INTO test_result VALUES (?,?,?,?,?,?,?,?)", tests)
         self.db.commit()
+
+    def previous_tests(
+        self, tree: Path, target: str, scenario: str, before: int
+    ) -> dict[str, PreviousTest]:
+        """Each kernel test of the cell in the latest finished nightly that ran them."""
+        earlier, args = self._earlier(before)
+        row = self.db.execute(
+            "SELECT n.id, n.ref FROM test_result t JOIN nightly n ON n.id = t.nightly_id "
+            f"WHERE n.tree = ? AND n.complete = 1 AND {earlier} AND t.target = ? "
+            "AND t.scenario = ? ORDER BY n.tag_date DESC, n.id DESC LIMIT 1",
+            (str(tree), *args, target, scenario),
+        ).fetchone()
+        if row is None:
+            return {}
+        rows = self.db.execute(
+            "SELECT path, status, since FROM test_result WHERE nightly_id = ? AND target = ? "
+            "AND scenario = ?",
+            (row["id"], target, scenario),
+        ).fetchall()
+        return {r["path"]: PreviousTest(r["status"], r["since"], row["ref"]) for r in rows}
 
     def finish(self, nightly_id: int, exit_code: int) -> None:
         self.db.execute(

@@ -222,6 +222,7 @@ def read_attempt(result: dict, output: str, returncode: int) -> Attempt:
     rdir = Path(result["results_dir"])
     meta = _json(rdir / "metadata.json") or {}
     reports = _json(rdir / "reports.json") or []
+    tests = (_json(rdir / "tests.json") or {}).get("units") or []
     return Attempt(
         verdict=v["verdict"],
         exit_code=v["exit_code"],
@@ -238,6 +239,7 @@ def read_attempt(result: dict, output: str, returncode: int) -> Attempt:
         known=list(v.get("known") or []),
         cause=v.get("cause") or "",
         variant=meta.get("variant") or "",
+        tests=tests,
     )
 
 

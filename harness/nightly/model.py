@@ -82,6 +82,8 @@ class Attempt:
     known: list[dict[str, str]] = field(default_factory=list)  # known issues it showed
     variant: str = ""  # the scenario variant the run used
     cause: str = ""  # for a patch error: already applied, or does not apply
+    # the kernel's own tests it ran (tests.json "units": path, status, reason, reports)
+    tests: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def counted(self) -> list[dict[str, Any]]:
@@ -118,10 +120,26 @@ class Classified:
     previous: Previous | None = None
     bisection: Bisection | None = None
     shown: int = -1  # which attempt the reports show (the failing one of a flaky cell)
+    tests: list[TestOutcome] = field(default_factory=list)  # per kernel test, when it ran any
 
     @property
     def final(self) -> Attempt | None:
         return self.attempts[self.shown] if self.attempts else None
+
+
+@dataclass
+class TestOutcome:
+    """One kernel test (kselftest, KUnit) of a cell tonight, against its previous result.
+
+    status: new, known, fixed, flaky, pass, skipped, or known-issue (a known failure of
+    the scenario's list); result: what the test said (pass, fail, error, skip, xfail)."""
+
+    path: str
+    status: str
+    result: str
+    reason: str = ""
+    since: str = ""
+    reports: list[str] = field(default_factory=list)
 
 
 @dataclass

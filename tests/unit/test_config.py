@@ -21,7 +21,11 @@ def test_inheritance_replaces_and_adds_fragments():
     assert ci.defconfig == "tinyconfig"
     assert [f.name for f in ci.fragments] == ["arm32-ci.config"]
     lpae = load_target("arm32-highmem-lpae-ci")
-    assert [f.name for f in lpae.fragments] == ["arm32-ci.config", "arm32-lpae.config"]
+    assert [f.name for f in lpae.fragments] == [
+        "arm32-ci.config",
+        "arm32-lpae.config",
+        "kselftest-mm-ci.config",
+    ]
     assert lpae.qemu.memory_mb == 2048  # inherited from arm32-highmem
     req = lpae.required_options()
     assert req["CONFIG_ARM_LPAE"] == "y" and req["CONFIG_HIGHPTE"] == "y"

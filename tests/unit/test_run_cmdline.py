@@ -61,7 +61,7 @@ def no_build(tmp_path, monkeypatch):
     monkeypatch.setattr(run_mod.build_mod, "build", lambda *a, **k: result)
     monkeypatch.setattr(run_mod.build_mod, "build_dir_for", lambda *a: kdir)
 
-    def initramfs(target, scenario, cache, out, nonce):
+    def initramfs(target, scenario, cache, out, nonce, kselftests=()):
         out.write_bytes(b"initramfs")
         return out
 

@@ -74,7 +74,10 @@ took {{ minutes }} min{% endif %}.</p>
 {% if c %}<td class="cell s-{{ c.status }}" data-status="{{ c.status }}"
  data-cell="{{ c.cell.key }}" title="{{ c.reason }}">
 <a href="{{ page(c) }}"><b>{{ labels[c.status] }}</b>
-{% if c.title %}<br><span class="small">{{ c.title }}</span>{% endif %}</a></td>
+{% if c.title %}<br><span class="small">{{ c.title }}</span>{% endif %}
+{% if c.tests %}<br><span class="small tests">{{ c.tests|length }} tests:
+{% for s, k in test_counts(c).items() %}{{ k }} {{ labels.get(s, s) }}{{ ", " if not loop.last }}
+{% endfor %}</span>{% endif %}</a></td>
 {% else %}<td class="cell"></td>{% endif %}
 {% endfor %}</tr>
 {% endfor %}
@@ -88,6 +91,14 @@ took {{ minutes }} min{% endif %}.</p>
 {% endif %}{% if c.bisection %}<br>
 <span class="small">bisect: {{ c.bisection.summary.splitlines()[0] }}</span>{% endif %}</li>
 {% endfor %}</ul>{% endif %}{% endfor %}
+{% set changed = test_changes(cells) %}{% if changed %}
+<h2>Kernel tests that changed tonight ({{ changed|length }})</h2>
+<table id="kernel-tests"><tr><th>cell</th><th>test</th><th>status</th><th>why</th></tr>
+{% for c, t in changed %}<tr><td><a href="{{ page(c) }}">{{ c.cell.key }}</a></td>
+<td><code>{{ t.path }}</code></td>
+<td class="s-{{ t.status }}">{{ labels.get(t.status, t.status) }}</td>
+<td class="small">{{ t.reason }}</td></tr>
+{% endfor %}</table>{% endif %}
 {% endblock %}
 """
 
@@ -114,6 +125,12 @@ on {{ c.previous.ref }}{% if c.previous.title %}: {{ c.previous.title }}{% endif
 <a href="{{ d }}/report.txt">report.txt</a> <a href="{{ d }}/metadata.json">metadata.json</a>
 {% endif %}</td></tr>
 {% endfor %}</table>
+{% if c.tests %}<h2>Kernel tests ({{ c.tests|length }})</h2>
+<table id="tests"><tr><th>test</th><th>status</th><th>result</th><th>why</th></tr>
+{% for t in tests_sorted(c) %}<tr data-status="{{ t.status }}"><td><code>{{ t.path }}</code></td>
+<td class="s-{{ t.status }}">{{ labels.get(t.status, t.status) }}</td><td>{{ t.result }}</td>
+<td class="small">{{ t.reason }}{% for title in t.reports %}<br>{{ title }}{% endfor %}</td></tr>
+{% endfor %}</table>{% endif %}
 {% for r in reports %}
 <h2 class="report">{{ r.get("title", "") }}</h2>
 <p class="small">type {{ r.get("type", "") }}
@@ -159,8 +176,29 @@ def _env() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.globals.update(colours=COLOURS, labels=LABELS, statuses=STATUSES)
+    env.globals.update(colours=COLOURS, labels=LABELS, statuses=STATUSES,
+                       test_counts=_test_counts, test_changes=_test_changes,
+                       tests_sorted=_tests_sorted)  # fmt: skip
     return env
+
+
+def _test_counts(c: Classified) -> dict[str, int]:
+    from harness.nightly.kerneltests import counts
+
+    n = counts(c.tests)
+    return {s: n[s] for s in STATUSES if s in n}
+
+
+def _tests_sorted(c: Classified) -> list[Any]:
+    """The cell's kernel tests, the ones that need reading first (STATUSES order)."""
+    return sorted(c.tests, key=lambda t: STATUSES.index(t.status) if t.status in STATUSES else 99)
+
+
+def _test_changes(cells: list[Classified]) -> list[tuple[Classified, Any]]:
+    """The kernel tests a lab reads first: new, fixed and flaky ones."""
+    order = {"new": 0, "fixed": 1, "flaky": 2}
+    hits = [(c, t) for c in cells for t in c.tests if t.status in order]
+    return sorted(hits, key=lambda ct: order[ct[1].status])
 
 
 def _location(f: dict[str, Any]) -> str:

@@ -68,10 +68,31 @@ def case_for(nightly: Nightly, c: Classified) -> TestCase:
     return case
 
 
+def test_cases(c: Classified) -> list[TestCase]:
+    """A case per kernel test of the cell (classname: nightly.<target>.<its parent path>)."""
+    cases = []
+    for t in c.tests:
+        parent, _, name = t.path.rpartition(".")
+        case = TestCase(name=name, classname=f"nightly.{c.cell.target}.{parent}")
+        text = clean("\n".join([t.reason, *t.reports]))
+        if t.status == NEW:
+            case.add_failure_info(message=clean(f"NEW: {t.reason}"), output=text)
+        elif t.status == KNOWN:
+            case.add_failure_info(message=clean(f"known (since {t.since}): {t.reason}"),
+                                  output=text)  # fmt: skip
+        elif t.status in (SKIPPED, KNOWN_ISSUE):
+            case.add_skipped_info(message=clean(f"{t.result}: {t.reason}".rstrip(": ")))
+        elif t.status in (FLAKY, FIXED):
+            case.stdout = clean(f"{t.status}: {t.reason}")
+        cases.append(case)
+    return cases
+
+
 def write(path: Path, nightly: Nightly, cells: list[Classified]) -> None:
     suites = []
     for target in dict.fromkeys(c.cell.target for c in cells):
         cases = [case_for(nightly, c) for c in cells if c.cell.target == target]
+        cases += [t for c in cells if c.cell.target == target for t in test_cases(c)]
         props = {"ref": nightly.ref, "commit": nightly.commit, "tree": str(nightly.tree)}
         suites.append(
             TestSuite(f"nightly.{target}", cases, timestamp=nightly.stamp, properties=props)

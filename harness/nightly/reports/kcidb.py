@@ -77,6 +77,38 @@ def _test_status(c: Classified, a: Attempt) -> str:
     return TEST_STATUS.get(a.verdict, "ERROR")
 
 
+KERNEL_TEST_STATUS = {"pass": "PASS", "fail": "FAIL", "error": "ERROR", "skip": "SKIP",
+                      "xfail": "FAIL"}  # fmt: skip
+
+
+def _kernel_tests(c: Classified, a: Attempt, cell_test: dict[str, Any], rid: str) -> list[Any]:
+    """One KCIDB test per kernel test the run reported (kselftest.mm.*, kunit.*): their
+    paths are KCIDB paths already. A known failure is a FAIL that says so in misc."""
+    tonight = {t.path: t for t in c.tests}
+    out = []
+    for u in a.tests:
+        t: dict[str, Any] = {
+            "id": f"{cell_test['id']}:{u['path']}",
+            "build_id": cell_test["build_id"],
+            "origin": cell_test["origin"],
+            "path": u["path"],
+            "status": KERNEL_TEST_STATUS.get(u["status"], "ERROR"),
+            "environment": cell_test["environment"],
+            "misc": {"run": rid, "scenario": c.cell.scenario},
+        }
+        if u.get("reason"):
+            t["comment"] = clean(u["reason"])[:1000]
+        if u["status"] == "xfail":
+            t["misc"]["known_failure"] = True
+        if u["path"] in tonight:
+            t["misc"]["nightly_status"] = tonight[u["path"]].status
+        for key in ("start_time", "log_url"):
+            if key in cell_test:
+                t[key] = cell_test[key]
+        out.append(t)
+    return out
+
+
 def _issue_id(origin: str, title: str) -> str:
     return f"{origin}:{hashlib.sha1(title.encode()).hexdigest()[:16]}"
 
@@ -165,6 +197,7 @@ def build(
             excerpt = "\n\n".join(r.get("text", "") for r in a.reports) or a.summary
             test["log_excerpt"] = clean(excerpt)[-16000:]
             tests.append(test)
+            tests += _kernel_tests(c, a, test, rid)
             if c.cell.canary or a.verdict != Kind.FAIL or c.status not in (NEW, KNOWN, FLAKY):
                 continue
             title = a.title

@@ -76,6 +76,15 @@ def text(nightly: Nightly, cells: list[Classified]) -> str:
             out += ["", f"{heading} ({len(these)})"]
             for c in these:
                 out += _entry(nightly, c, full)
+    changed = [(c, t) for c in cells for t in c.tests if t.status in (NEW, FIXED, FLAKY)]
+    if changed:
+        out += ["", f"KERNEL TESTS THAT CHANGED ({len(changed)})"]
+        for status in (NEW, FIXED, FLAKY):
+            for c, t in changed:
+                if t.status == status:
+                    out.append(f"  {LABELS[t.status]}: {c.cell.target}: {t.path}")
+                    out += [f"    {t.reason}"] if t.reason else []
+                    out += [f"    {title}" for title in t.reports[:3]]
     harness = [c for c in cells if c.status == HARNESS]
     if harness or nightly.harness_failures:
         out += [

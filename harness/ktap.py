@@ -1,0 +1,363 @@
+"""KTAP / TAP 13 from a console: kselftest and KUnit results, per test, nested.
+
+One reader for both producers. KUnit prints KTAP through printk (each line behind a
+`[   1.234567]` timestamp, subtests indented by four spaces); kselftest's runners print TAP
+13 from user space on the console, a nested test's whole output behind a "# " prefix. On a
+console the two interleave with kernel messages, so each document keeps to the lines of
+its own source: a user-space document ignores timestamped lines (kernel noise), a KUnit
+document reads only them.
+
+What the console does not say is said here rather than guessed: a test the plan counts
+that never printed a result is an ERROR ("no result: the output ended"), and a test
+whose output was cut by a crash is the one the crash is attributed to (attribute()).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+LOG_LINES = 200  # lines kept per test (the console has them all)
+
+TIMESTAMP = re.compile(r"^\[\s*\d+\.\d+\](?:\[\s*[CT]\d+\])?\s?")
+VERSION = re.compile(r"^(?:KTAP version \d+|TAP version \d+)\s*$")
+PLAN = re.compile(r"^1\.\.(\d+)\b")
+RESULT = re.compile(r"^(ok|not ok)\s+(\d+)\b\s*(?:-\s*)?(.*?)\s*$")
+SUBTEST = re.compile(r"^# Subtest: (.*?)\s*$")
+NESTING = ("    ", "# ")
+# how kselftest's runners announce the test whose output follows (run_vmtests.sh's
+# "running ./khugepaged", runner.sh's "selftests: mm: khugepaged"): the name of a test
+# that never printed its result line
+RUNNING = re.compile(r"^#?\s*(?:running|selftests: [^:\s]+:)\s+(?:bash\s+)?(?:\./)?(\S.*?)\s*$")
+
+
+class Status(StrEnum):
+    PASS = "pass"
+    FAIL = "fail"
+    SKIP = "skip"
+    XFAIL = "xfail"  # a known failure (TODO / XFAIL directive, or the scenario's list)
+    ERROR = "error"  # no result: the output ended, or the test crashed the kernel
+
+
+@dataclass
+class TestResult:
+    name: str
+    status: Status
+    path: str = ""  # dotted: "kselftest.mm.khugepaged.collapse_full"
+    number: int | None = None
+    reason: str = ""  # the directive (SKIP reason, exit=N) or why the harness decided
+    start: int = 0  # console offsets of the test's output, its result line included
+    end: int = 0
+    log: list[str] = field(default_factory=list)
+    subtests: list[TestResult] = field(default_factory=list)
+    reports: list[int] = field(default_factory=list)  # indexes into the run's reports
+    doc: int = 0  # which document of the console (top-level tests)
+    kernel: bool = False  # printed by the kernel (KUnit) rather than user space
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"name": self.name, "path": self.path, "status": str(self.status)}
+        if self.number is not None:
+            d["number"] = self.number
+        if self.reason:
+            d["reason"] = self.reason
+        if self.reports:
+            d["reports"] = self.reports
+        if self.subtests:
+            d["subtests"] = [t.to_dict() for t in self.subtests]
+        return d
+
+
+@dataclass
+class _Doc:
+    prefix: str
+    kernel: bool  # a printk document (KUnit) or a user-space one
+    name: str = ""
+    plan: int | None = None
+    tests: list[TestResult] = field(default_factory=list)
+    log: list[str] = field(default_factory=list)
+    start: int = 0  # where the pending test's output began
+    child: _Doc | None = None  # the last nested document, waiting for its result line
+
+
+def _directive(text: str) -> tuple[str, str, str]:
+    """'name # SKIP why' -> (name, directive word upper-cased, reason)."""
+    name, sep, rest = text.partition(" # ")
+    if not sep and text.startswith("# "):
+        name, rest = "", text[2:]
+    if not sep and not rest:
+        return text.strip(), "", ""
+    word, _, why = rest.strip().partition(" ")
+    return name.strip(), word.upper(), rest.strip() if "=" in word else why.strip()
+
+
+def _status(ok: bool, directive: str) -> Status:
+    if directive == "SKIP":
+        return Status.SKIP
+    if directive in ("TODO", "XFAIL"):
+        return Status.XFAIL
+    if directive in ("TIMEOUT", "ERROR"):
+        return Status.ERROR if not ok else Status.PASS
+    return Status.PASS if ok else Status.FAIL
+
+
+def _lines(text: str) -> Iterator[tuple[int, int, bool, str]]:
+    """(start, end, printed by the kernel, content without timestamp or CR) per line."""
+    pos = 0
+    for raw in text.splitlines(keepends=True):
+        start, pos = pos, pos + len(raw)
+        line = raw.rstrip("\r\n").replace("\r", "")
+        m = TIMESTAMP.match(line)
+        yield start, pos, m is not None, line[m.end() :] if m else line
+
+
+def _opens(rest: str) -> bool:
+    return bool(VERSION.match(rest) or SUBTEST.match(rest) or PLAN.match(rest))
+
+
+def parse(text: str) -> list[TestResult]:
+    """Every top-level test of every KTAP/TAP document in text, in console order."""
+    out: list[TestResult] = []
+    stack: list[_Doc] = []
+    end = docs = 0
+
+    def close_to(depth: int, at: int) -> None:
+        """Close the documents deeper than depth (their tests ended without a result)."""
+        while len(stack) > depth + 1:
+            doc = stack.pop()
+            _finish(doc, at)
+            stack[-1].child = doc
+
+    for start, end, kernel, line in _lines(text):
+        top = VERSION.match(line) is not None  # unindented: a document of its own
+        if not stack or (top and (kernel != stack[0].kernel or stack[0].tests)):
+            if not top:
+                continue
+            if stack:  # a new top-level document: the last one is over
+                close_to(0, start)
+                _finish(stack[0], start)
+                out += _mark(stack[0], docs)
+                docs += 1
+            stack = [_Doc("", kernel, start=end)]
+            continue
+        if kernel != stack[0].kernel:
+            doc = stack[-1]  # the other source: kept as log of the running test
+            if len(doc.log) < LOG_LINES:
+                doc.log.append(line)
+            continue
+        depth = max(i for i, d in enumerate(stack) if line.startswith(d.prefix))
+        doc = stack[depth]
+        rest = line[len(doc.prefix) :]
+        m = RESULT.match(rest)
+        if m:
+            close_to(depth, start)
+            name, directive, reason = _directive(m.group(3))
+            child, doc.child = doc.child, None
+            test = TestResult(
+                name=name or (child.name if child else "") or f"test {m.group(2)}",
+                status=_status(m.group(1) == "ok", directive),
+                number=int(m.group(2)),
+                reason=reason,
+                start=doc.start,
+                end=end,
+                log=doc.log[-LOG_LINES:],
+                subtests=child.tests if child else [],
+            )
+            if directive in ("TIMEOUT", "ERROR") and not reason:
+                test.reason = directive.lower()
+            doc.tests.append(test)
+            doc.log, doc.start = [], end
+            continue
+        if depth == len(stack) - 1:
+            nested = next((p for p in NESTING if rest.startswith(p) and _opens(rest[len(p) :])),
+                          None)  # fmt: skip
+            if nested is not None:
+                sub = _Doc(doc.prefix + nested, kernel, start=start)
+                stack.append(sub)
+                _header(sub, rest[len(nested) :])
+                continue
+        if _header(doc, rest):
+            continue
+        if len(doc.log) < LOG_LINES:
+            doc.log.append(rest)
+    if stack:
+        close_to(0, end)
+        _finish(stack[0], end)
+        out += _mark(stack[0], docs)
+    return out
+
+
+def _mark(doc: _Doc, index: int) -> list[TestResult]:
+    for t in doc.tests:
+        t.doc, t.kernel = index, doc.kernel
+    return doc.tests
+
+
+def _header(doc: _Doc, rest: str) -> bool:
+    """A version, plan or subtest-name line of doc (True), or something else."""
+    if VERSION.match(rest):
+        return True
+    m = SUBTEST.match(rest)
+    if m:
+        doc.name = m.group(1)
+        return True
+    m = PLAN.match(rest)
+    if m and doc.plan is None:
+        doc.plan = int(m.group(1))
+        if rest.strip().endswith("# SKIP") or " # SKIP" in rest:
+            doc.plan = 0
+        return True
+    return False
+
+
+def _finish(doc: _Doc, at: int) -> None:
+    """The end of a document: the test that was running, and the ones the plan promised
+    but never reported, have no result."""
+    if doc.child is not None:  # a nested document whose parent never printed a result
+        child, doc.child = doc.child, None
+        announced = [m.group(1) for m in map(RUNNING.match, doc.log) if m]
+        doc.tests.append(
+            TestResult(
+                child.name or (announced[-1] if announced else f"test {len(doc.tests) + 1}"),
+                Status.ERROR,
+                number=len(doc.tests) + 1,
+                reason="no result: the output ended",
+                start=doc.start,
+                end=at,
+                log=doc.log[-LOG_LINES:],
+                subtests=child.tests,
+            )
+        )
+        doc.log = []
+    seen = {t.number for t in doc.tests}
+    missing = [n for n in range(1, (doc.plan or 0) + 1) if n not in seen]
+    for i, n in enumerate(missing):  # the first was running: the output since is its
+        doc.tests.append(
+            TestResult(
+                f"test {n}",
+                Status.ERROR,
+                number=n,
+                reason="no result: the output ended",
+                start=doc.start if i == 0 else at,
+                end=at,
+                log=doc.log[-LOG_LINES:] if i == 0 else [],
+            )  # fmt: skip
+        )
+    doc.log = []
+
+
+def name_slug(name: str) -> str:
+    """A test name as one dotted-path component ("./uffd-stress anon 20" -> uffd-stress_anon_20)."""
+    slug = re.sub(r"[^A-Za-z0-9_-]+", "_", name.removeprefix("./")).strip("_")
+    return slug or "unnamed"
+
+
+def assign_paths(tests: list[TestResult], root: str) -> None:
+    """Dotted paths under root, unique among siblings (a second 'khugepaged' is
+    'khugepaged_2'); components are KCIDB's ([A-Za-z0-9_-]+)."""
+    seen: dict[str, int] = {}
+    for t in tests:
+        slug = name_slug(t.name)
+        seen[slug] = seen.get(slug, 0) + 1
+        if seen[slug] > 1:
+            slug += f"_{seen[slug]}"
+        t.path = f"{root}.{slug}" if root else slug
+        assign_paths(t.subtests, t.path)
+
+
+def walk(tests: list[TestResult]) -> Iterator[TestResult]:
+    for t in tests:
+        yield t
+        yield from walk(t.subtests)
+
+
+def leaves(tests: list[TestResult]) -> Iterator[TestResult]:
+    """The tests that have no subtests: what per-test results and counts are made of."""
+    for t in walk(tests):
+        if not t.subtests:
+            yield t
+
+
+def units(tests: list[TestResult]) -> Iterator[TestResult]:
+    """What results are counted over: the leaves, and a test that failed although none
+    of its subtests did (it exited non-zero after them, or the plan was not met)."""
+    bad = (Status.FAIL, Status.ERROR)
+    for t in walk(tests):
+        if not t.subtests or (
+            t.status in bad and not any(x.status in bad for x in leaves(t.subtests))
+        ):
+            yield t
+
+
+def counts(tests: list[TestResult]) -> dict[str, int]:
+    out = {str(s): 0 for s in Status}
+    for t in units(tests):
+        out[str(t.status)] += 1
+    return out
+
+
+def attribute(tests: list[TestResult], starts: list[int], titles: list[str]) -> None:
+    """A crash report inside a test's output is that test's: a test that passed (or had
+    no result) while the kernel reported a bug fails, with the report named. starts: each
+    report's console offset, in report order; titles: their titles."""
+    for i, at in enumerate(starts):
+        inner = None
+        for t in walk(tests):
+            if t.start <= at < t.end:
+                inner = t  # walk is parents first: the last hit is the innermost
+        if inner is None:
+            continue
+        inner.reports.append(i)
+        if inner.status in (Status.PASS, Status.SKIP, Status.XFAIL):
+            was = str(inner.status)
+            inner.status = Status.FAIL
+            inner.reason = f"{was}, but the kernel reported: {titles[i]}"
+        elif inner.status == Status.ERROR:
+            inner.reason = f"{inner.reason}; the kernel reported: {titles[i]}"
+        for parent in walk(tests):  # the failure shows on the way up
+            if inner in list(walk(parent.subtests)) and parent.status == Status.PASS:
+                parent.status = Status.FAIL
+                parent.reason = f"subtest {inner.name} failed"
+
+
+def name_all(tests: list[TestResult], suites: tuple[str, ...]) -> None:
+    """Dotted paths: KUnit's as kunit.<suite>.<test>, the n-th user-space document's as
+    kselftest.<the n-th suite the scenario runs>.<test>..."""
+    user_docs = sorted({t.doc for t in tests if not t.kernel})
+    groups: dict[str, list[TestResult]] = {}
+    for t in tests:
+        if t.kernel:
+            root = "kunit"
+        else:
+            n = user_docs.index(t.doc)
+            root = f"kselftest.{suites[n]}" if n < len(suites) else "ktap"
+        groups.setdefault(root, []).append(t)
+    for root, group in groups.items():
+        assign_paths(group, root)
+
+
+def apply_known(tests: list[TestResult], why: Callable[[str], str]) -> list[TestResult]:
+    """Failures the scenario knows (why(path) says why) become xfail, unless the kernel
+    reported a bug inside them; returns them."""
+    out = []
+    for t in list(units(tests)):
+        if t.status in (Status.FAIL, Status.ERROR) and not t.reports:
+            reason = why(t.path)
+            if reason:
+                t.reason = f"known failure: {reason}" + (f" ({t.reason})" if t.reason else "")
+                t.status = Status.XFAIL
+                out.append(t)
+    return out
+
+
+def failures(tests: list[TestResult]) -> list[TestResult]:
+    return [t for t in units(tests) if t.status in (Status.FAIL, Status.ERROR)]
+
+
+def summary(tests: list[TestResult]) -> str:
+    c = counts(tests)
+    ran = sum(c.values())
+    return (f"{ran} tests: {c['pass']} passed, {c['fail'] + c['error']} failed, "
+            f"{c['skip']} skipped, {c['xfail']} known failures")  # fmt: skip

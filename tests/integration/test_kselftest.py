@@ -1,0 +1,93 @@
+"""The kernel's own tests on real kernels, read per test.
+
+kselftest mm and mm's KUnit suites on arm32-highmem-lpae-ci (Debian's 6.12): the LPAE
+kernel test_arm32_highmem.py's LPAE test builds (one build for both files), the
+selftests built static from the same tree. Per-test counts are checked against what the
+selftests and KUnit print themselves (run_vmtests.sh's SUMMARY line, each binary's and
+each suite's Totals line). Then the khugepaged canary on arm64-bbml2-ci, caught while the
+kernel's own khugepaged selftest collapses shmem: an incremental rebuild of the arm64 6.12
+build test_arm64_bbml2.py makes (mm/khugepaged.c only).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from harness import ktap
+
+pytestmark = pytest.mark.integration
+
+LPAE = "arm32-highmem-lpae-ci"
+SUMMARY = re.compile(r"SUMMARY: PASS=(\d+) SKIP=(\d+) FAIL=(\d+)")
+TOTALS = re.compile(r"Totals: pass:(\d+) fail:(\d+) (?:xfail:(\d+) xpass:(\d+) )?skip:(\d+)")
+
+
+def _top_counts(tests: list[ktap.TestResult]) -> tuple[int, int, int]:
+    by = [str(t.status) for t in tests]
+    return by.count("pass"), by.count("skip"), by.count("fail") + by.count("error")
+
+
+def test_kselftest_mm_per_test_on_lpae(harness):
+    r = harness("run", LPAE, "-s", "kselftest-mm", timeout=3600)
+    assert r.code in (0, 1), r.stdout + r.stderr
+    console = (r.results / "console.log").read_text(errors="replace")
+    doc = json.loads((r.results / "tests.json").read_text())
+    # what run_vmtests.sh counted itself, against the reader's top-level results
+    raw = [t for t in ktap.parse(console) if not t.kernel]
+    (summary,) = SUMMARY.findall(console)
+    assert _top_counts(raw) == tuple(int(x) for x in summary)
+    assert len(raw) >= 30, [t.name for t in raw]
+    # each binary's own Totals line, against its subtests
+    checked = 0
+    for t in raw:
+        totals = [m for ln in t.log if (m := TOTALS.search(ln))]
+        if totals and t.subtests:
+            p, f, _, _, s = totals[-1]
+            leaves = [str(x.status) for x in ktap.leaves(t.subtests)]
+            assert (leaves.count("pass"), leaves.count("skip")) == (int(p), int(s)), t.name
+            assert leaves.count("fail") + leaves.count("error") >= int(f), t.name
+            checked += 1
+    assert checked >= 5
+    # per test in tests.json and JUnit, and what did not build is a skip saying why
+    units = doc["units"]
+    assert sum(doc["counts"].values()) == len(units) > 100
+    root = ET.parse(r.results / "junit.xml").getroot()
+    assert len(list(root.iter("testcase"))) == len(units) + 1  # + the scenario's own case
+    by = {u["path"]: u for u in units}
+    assert by["kselftest.mm.ksm_tests"]["status"] == "skip"
+    assert "numa.h" in next(t for t in raw if t.name.startswith("ksm_tests")).log[-2]
+    meta = r.meta["kselftests"][0]
+    assert meta["suite"] == "mm" and "ksm_tests" in meta["not_built"]
+    # every failure is either a known failure with its reason, or the run failed naming it
+    failing = [u for u in units if u["status"] in ("fail", "error")]
+    assert (r.code == 1) == bool(failing), failing
+    assert all(u["reason"].startswith("known failure: ") for u in units if u["status"] == "xfail")
+
+
+def test_kunit_mm_on_lpae(harness):
+    r = harness("run", LPAE, "-s", "kunit-mm")
+    assert r.code == 0, r.stdout + r.stderr
+    console = (r.results / "console.log").read_text(errors="replace")
+    doc = json.loads((r.results / "tests.json").read_text())
+    suites = {u["path"].split(".")[1] for u in doc["units"]}
+    assert {"slub_test", "damon", "damon-operations"} <= suites, suites
+    assert doc["counts"]["fail"] == doc["counts"]["error"] == 0
+    # KUnit's own count of passes, against the reader's
+    passes = sum(int(m.group(1)) for m in re.finditer(r"\] # Totals: pass:(\d+)", console))
+    assert passes == doc["counts"]["pass"] > 10
+
+
+def test_khugepaged_canary_caught_under_the_selftest(harness):
+    r = harness("run", "arm64-bbml2-ci", "-s", "khugepaged-ptl-nesting-kselftest", timeout=3600)
+    assert r.code == 1, r.stdout + r.stderr
+    assert "canary caught as expected: possible deadlock in " in r.stdout
+    (report,) = [x for x in r.reports if x["title"].startswith("possible deadlock in ")]
+    assert report["test"].startswith("kselftest.mm.khugepaged_all_shmem")
+    doc = json.loads((r.results / "tests.json").read_text())
+    hit = [u for u in doc["units"] if report["title"] in u["reports"]]
+    assert hit and hit[0]["status"] in ("fail", "error")
+    assert hit[0]["reason"].endswith(report["title"])

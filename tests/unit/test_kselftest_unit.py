@@ -1,0 +1,164 @@
+"""kselftest scenarios: the step, inheriting a canary, known failures; the guest's runner
+and per-test watchdog run here on this machine's bash and sh (the guest's busybox sh and
+bash-static run the same scripts), their TAP read back by the KTAP reader."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from harness import kselftest, ktap
+from harness.config import load_scenario
+from harness.errors import ConfigError
+from harness.verdict import Kind, decide
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(autouse=True)
+def _lab(tmp_path, monkeypatch):
+    monkeypatch.setenv("HARNESS_PATH", str(tmp_path))
+
+
+def _scenario(tmp: Path, name: str, text: str):
+    d = tmp / "scenarios" / name
+    d.mkdir(parents=True, exist_ok=True)
+    (d / "scenario.yaml").write_text(text)
+    return d
+
+
+def test_shipped_kselftest_scenarios():
+    s = load_scenario("kselftest-mm")
+    assert s.kselftests == ("mm",) and s.steps[0].name == "kselftest-mm"
+    assert s.steps[0].run.startswith("HARNESS_TEST_TIMEOUT=300 /kselftest/run mm categories mmap ")
+    k = load_scenario("khugepaged-ptl-nesting-kselftest")
+    base = load_scenario("khugepaged-ptl-nesting")
+    assert k.canary and k.arches == base.arches and k.requires_config == base.requires_config
+    v612 = k.variants[0]
+    assert [p.name for p in v612.patches] == [
+        "khugepaged-ptl-nesting-6.12.patch",  # found in the inherited scenario's folder
+        "selftests-mm-khugepaged-build-6.12.patch",
+    ]
+    assert v612.patches[0].parent == base.path.parent / "patches"
+    assert k.steps[0].run.endswith("tests 'khugepaged all:shmem'")
+    assert load_scenario("kunit-mm").cmdline == "kunit.enable=1"
+
+
+@pytest.mark.parametrize(
+    ("step", "error"),
+    [
+        ("kselftest: net", r"steps\[0\]: kselftest 'net': known suites: mm"),
+        ("kselftest: mm\n    categories: [a]\n    tests: [b]", "categories or tests, not both"),
+        ("kselftest: mm\n    test_timeout: 0", r"steps\[0\]\.test_timeout: must be positive"),
+        ("kselftest: mm\n    suite: mm", r"steps\[0\]\.suite: unknown key"),
+    ],
+)
+def test_bad_kselftest_steps_name_the_key(tmp_path, step, error):
+    _scenario(tmp_path, "bad", f"steps:\n  - {step}\n")
+    with pytest.raises(ConfigError, match=error):
+        load_scenario("bad")
+
+
+def test_inherits_and_known_failures(tmp_path):
+    _scenario(tmp_path, "mine", "inherits: kselftest-mm\nsteps:\n  - kselftest: mm\n"
+              "    tests: [cow]\nknown_failures:\n  - test: kselftest.mm.cow.*\n"
+              "    reason: TCG\n    arches: [arm]\n    kernel: '>=6.12'\n")  # fmt: skip
+    s = load_scenario("mine")
+    assert s.inherits == "kselftest-mm" and s.description == ""
+    assert s.steps[0].run == "HARNESS_TEST_TIMEOUT=300 /kselftest/run mm tests cow"
+    assert s.known_failure("kselftest.mm.cow.x", "arm", (6, 12, 1)) == "TCG"
+    assert s.known_failure("kselftest.mm.cow.x", "arm64", (6, 12, 1)) == ""
+    assert s.known_failure("kselftest.mm.cow.x", "arm", (6, 1, 1)) == ""
+    _scenario(tmp_path, "loop-a", "inherits: loop-b\n")
+    _scenario(tmp_path, "loop-b", "inherits: loop-a\n")
+    with pytest.raises(ConfigError, match=r"makes a loop \(loop-a -> loop-b -> loop-a\)"):
+        load_scenario("loop-a")
+    _scenario(tmp_path, "orphan", "inherits: no-such\n")
+    with pytest.raises(ConfigError, match="orphan/scenario.yaml: inherits: unknown scenario"):
+        load_scenario("orphan")
+
+
+def _guest(tmp: Path) -> Path:
+    """A /kselftest look-alike: the runner and watchdog with their root moved to tmp."""
+    root = tmp / "kselftest"
+    (root / "mm" / ".real").mkdir(parents=True)
+    for name, text in (("run", kselftest.RUNNER), ("watchdog", kselftest.WATCHDOG)):
+        (root / name).write_text(text.replace("/kselftest/", f"{root}/"))
+        (root / name).chmod(0o755)
+    tests = {
+        "fine": "#!/bin/sh\necho TAP version 13\necho 1..2\necho ok 1 first\necho ok 2 second\n",
+        "broken": "#!/bin/sh\necho 'TAP version 13'\necho 1..1\necho 'not ok 1 sub'\nexit 1\n",
+        "hangs": "#!/bin/sh\necho started\nsleep 30 &\nwait\n",
+    }
+    for name, text in tests.items():
+        real = root / "mm" / ".real" / name
+        real.write_text(text)
+        real.chmod(0o755)
+        (root / "mm" / name).write_text(
+            kselftest.wrapper("mm", name).replace("/kselftest/", f"{root}/")
+        )
+        (root / "mm" / name).chmod(0o755)
+    (root / "mm" / "nobuild").write_text(kselftest.stub("nobuild", "numa.h: No such file"))
+    (root / "mm" / "nobuild").chmod(0o755)
+    return root
+
+
+@pytest.mark.skipif(not shutil.which("bash") or not shutil.which("setsid"), reason="bash, setsid")
+def test_runner_and_watchdog_give_tap_per_test(tmp_path):
+    root = _guest(tmp_path)
+    cmd = kselftest.guest_command("mm", [], ["fine", "broken", "hangs", "nobuild"], 2)
+    t0 = time.monotonic()
+    out = subprocess.run(["sh", "-c", cmd.replace("/kselftest/", f"{root}/")],
+                         capture_output=True, text=True, timeout=60,
+                         env={**os.environ, "TMPDIR": str(tmp_path)})  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert time.monotonic() - t0 < 20  # the hanging test was killed after 2 s
+    tests = ktap.parse(out.stdout)
+    ktap.name_all(tests, ("mm",))
+    got = {t.path: (str(t.status), t.reason) for t in ktap.walk(tests)}
+    assert got == {
+        "kselftest.mm.fine": ("pass", ""),
+        "kselftest.mm.fine.first": ("pass", ""),
+        "kselftest.mm.fine.second": ("pass", ""),
+        "kselftest.mm.broken": ("fail", "exit=1"),
+        "kselftest.mm.broken.sub": ("fail", ""),
+        "kselftest.mm.hangs": ("fail", "exit=137"),
+        "kselftest.mm.nobuild": ("skip", ""),
+    }
+    hung = next(t for t in tests if t.name == "hangs")
+    assert "# # harness: TIMEOUT after 2s: hangs" in hung.log
+    nobuild = next(t for t in tests if t.name == "nobuild")
+    assert "# # SKIP: nobuild was not built: numa.h: No such file" in nobuild.log
+
+
+def test_failed_tests_decide_the_verdict():
+    from harness.console import BootResult
+
+    boot = BootResult("", "poweroff", 9.0, 0, started=True, done=True, failed_steps=0)
+    text = "TAP version 13\nok 1 a\nnot ok 2 b # exit=1\nnot ok 3 c # exit=2\n1..3\n"
+    tests = ktap.parse(text)
+    ktap.name_all(tests, ("mm",))
+    v = decide(boot, [], load_scenario("kselftest-mm"), None, tests=tests)
+    assert v.verdict == Kind.FAIL and v.exit_code == 1
+    assert v.summary == "kernel test failed: kselftest.mm.b: exit=1 (+1 more)"
+    assert "kernel tests: 3 tests: 1 passed, 2 failed, 0 skipped, 0 known failures" in v.details
+    ktap.apply_known(tests, lambda p: "TCG" if p != "kselftest.mm.a" else "")
+    assert decide(boot, [], load_scenario("kselftest-mm"), None, tests=tests).verdict == Kind.PASS
+
+
+def test_build_failures_get_their_compiler_error():
+    out = (
+        "  CC       khugepaged\n"
+        "khugepaged.c:1195:24: error: 'KSFT_SKIP' undeclared (first use in this function)\n"
+        "make: *** [../lib.mk:222: /o/khugepaged] Error 1\n"
+        "ksm_tests.c:9:10: fatal error: numa.h: No such file or directory\n"
+    )
+    got = kselftest._reasons(out, ["khugepaged", "ksm_tests", "mystery"])
+    assert got["khugepaged"].startswith("khugepaged.c:1195:24: error: 'KSFT_SKIP' undeclared")
+    assert got["ksm_tests"].endswith("fatal error: numa.h: No such file or directory")
+    assert got["mystery"] == "did not build (see kselftest-build.log)"

@@ -1,0 +1,157 @@
+"""The KTAP / TAP reader on consoles: kselftest's nested "# " output, KUnit's indented
+KTAP behind printk timestamps, kernel lines in between, a crash mid-test, a cut console.
+tests/unit/data/ktap/*.txt are written in the producers' formats; real consoles from the
+guest are in tests/unit/data/ktap/recorded/ (see test_recorded_consoles)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from harness import ktap
+from harness.ktap import Status
+
+DATA = Path(__file__).parent / "data" / "ktap"
+
+
+def _parse(name: str, suites: tuple[str, ...] = ("mm",)) -> list[ktap.TestResult]:
+    tests = ktap.parse((DATA / name).read_text())
+    ktap.name_all(tests, suites)
+    return tests
+
+
+def _table(tests: list[ktap.TestResult]) -> dict[str, str]:
+    return {t.path: str(t.status) for t in ktap.walk(tests)}
+
+
+def test_run_vmtests_nested_output():
+    tests = _parse("vmtests-6.12.txt")
+    assert _table(tests) == {
+        "kselftest.mm.hugepage-mmap": "pass",
+        "kselftest.mm.mremap_test": "fail",
+        "kselftest.mm.mremap_test.8KB_mremap_-_Source_PTE-aligned_Destination_PTE-aligned": "pass",
+        "kselftest.mm.mremap_test.2MB_mremap_-_Source_PMD-aligned": "fail",
+        "kselftest.mm.mremap_test.test_3": "skip",
+        "kselftest.mm.memfd_secret": "skip",
+        "kselftest.mm.memfd_secret.test_1": "skip",
+    }
+    by = {t.path: t for t in ktap.walk(tests)}
+    assert by["kselftest.mm.mremap_test"].reason == "exit=1"
+    assert by["kselftest.mm.mremap_test.test_3"].reason == "1GB mremap - Source PUD-aligned"
+    assert "# Returned address is 0xb6c00000" in by["kselftest.mm.hugepage-mmap"].log
+    # the kernel's line in the middle of user-space output is noise, kept as log only
+    assert any("crng init done" in ln for ln in by["kselftest.mm.mremap_test.2MB_mremap_-_"
+                                                   "Source_PMD-aligned"].log)  # fmt: skip
+    assert ktap.counts(tests) == {"pass": 2, "fail": 1, "skip": 2, "xfail": 0, "error": 0}
+    assert [t.path for t in ktap.failures(tests)] == [
+        "kselftest.mm.mremap_test.2MB_mremap_-_Source_PMD-aligned"
+    ]
+
+
+def test_kunit_ktap_behind_printk_timestamps():
+    tests = _parse("kunit-6.12.txt", suites=())
+    assert _table(tests) == {
+        "kunit.slub_test": "fail",
+        "kunit.slub_test.test_clobber_zone": "pass",
+        "kunit.slub_test.test_next_pointer": "pass",
+        "kunit.slub_test.test_kmalloc_redzone_access": "fail",
+        "kunit.damon": "pass",
+        "kunit.damon.damon_test_split": "pass",
+        "kunit.damon.damon_test_split.small": "pass",
+        "kunit.damon.damon_test_split.large": "skip",
+        "kunit.damon.damon_test_regions": "xfail",
+    }
+    assert all(t.kernel for t in tests)
+    by = {t.path: t for t in ktap.walk(tests)}
+    assert by["kunit.damon.damon_test_split.large"].reason == "not enough memory"
+    assert by["kunit.damon.damon_test_regions"].reason == "flaky on 32-bit"
+
+
+def test_a_crash_mid_test_is_that_tests_error_and_the_report_is_attributed():
+    text = (DATA / "crashed-mid-test.txt").read_text()
+    tests = ktap.parse(text)
+    ktap.name_all(tests, ("mm",))
+    oops = text.index("Unable to handle kernel NULL pointer")
+    ktap.attribute(tests, [oops], ["BUG: unable to handle kernel NULL pointer dereference in x"])
+    by = {t.path: t for t in ktap.walk(tests)}
+    assert list(by) == [
+        "kselftest.mm.khugepaged",  # the name from "running ./khugepaged"
+        "kselftest.mm.khugepaged.Basic_anon_THP_collapse",
+        "kselftest.mm.khugepaged.test_2",
+        "kselftest.mm.khugepaged.test_3",
+        "kselftest.mm.khugepaged.test_4",
+    ]
+    crashed = by["kselftest.mm.khugepaged.test_2"]
+    assert crashed.status == Status.ERROR and crashed.reports == [0]
+    assert "the kernel reported: BUG: unable to handle" in crashed.reason
+    assert "Run test: collapse_full (khugepaged:anon)" in crashed.log
+    assert by["kselftest.mm.khugepaged.test_3"].reports == []  # never ran
+    assert ktap.counts(tests)["error"] == 3
+
+
+def test_a_warning_in_a_passing_test_fails_it():
+    text = (DATA / "vmtests-6.12.txt").read_text()
+    at = text.index("# ok 1 8KB mremap")
+    text = text[:at] + "[   44.0] WARNING: CPU: 0 PID: 90 at mm/mremap.c:12 move_ptes\n" + text[at:]
+    tests = ktap.parse(text)
+    ktap.name_all(tests, ("mm",))
+    ktap.attribute(tests, [at], ["WARNING in move_ptes"])
+    t = next(t for t in ktap.walk(tests) if t.name.startswith("8KB"))
+    assert (
+        t.status == Status.FAIL
+        and t.reason == "pass, but the kernel reported: WARNING in move_ptes"
+    )
+    assert t.reports == [0]
+
+
+def test_truncated_plan_and_known_failures():
+    text = "TAP version 13\n1..4\nok 1 a\nnot ok 2 b # exit=1\nok 3 c # SKIP no THP\n"
+    tests = ktap.parse(text)
+    ktap.name_all(tests, ("mm",))
+    assert _table(tests) == {"kselftest.mm.a": "pass", "kselftest.mm.b": "fail",
+                             "kselftest.mm.c": "skip", "kselftest.mm.test_4": "error"}  # fmt: skip
+    known = ktap.apply_known(tests, lambda p: "TCG lacks it" if p.endswith(".b") else "")
+    assert [t.path for t in known] == ["kselftest.mm.b"]
+    assert (
+        known[0].status == Status.XFAIL
+        and known[0].reason == "known failure: TCG lacks it (exit=1)"
+    )
+    assert [t.path for t in ktap.failures(tests)] == ["kselftest.mm.test_4"]
+
+
+def test_parent_failing_with_passing_subtests_counts_once():
+    text = "TAP version 13\n# TAP version 13\n# 1..1\n# ok 1 inner\nnot ok 1 outer # exit=1\n1..1\n"
+    tests = ktap.parse(text)
+    ktap.name_all(tests, ("mm",))
+    assert [t.path for t in ktap.failures(tests)] == ["kselftest.mm.outer"]
+    assert ktap.counts(tests) == {"pass": 1, "fail": 1, "skip": 0, "xfail": 0, "error": 0}
+
+
+def test_two_documents_kunit_at_boot_then_kselftest():
+    text = (DATA / "kunit-6.12.txt").read_text() + (DATA / "vmtests-6.12.txt").read_text()
+    tests = ktap.parse(text)
+    ktap.name_all(tests, ("mm",))
+    roots = {t.path.split(".")[0] for t in tests}
+    assert roots == {"kunit", "kselftest"} and len(tests) == 5
+
+
+def test_duplicate_names_get_a_number_and_odd_names_a_slug():
+    text = "TAP version 13\nok 1 ./uffd-stress anon 20 16\nok 2 khugepaged\nok 3 khugepaged\n"
+    tests = ktap.parse(text)
+    ktap.name_all(tests, ("mm",))
+    paths = [t.path for t in tests]
+    assert paths == ["kselftest.mm.uffd-stress_anon_20_16", "kselftest.mm.khugepaged",
+                     "kselftest.mm.khugepaged_2"]  # fmt: skip
+
+
+@pytest.mark.parametrize("junk", ["", "ok 1 stray\n", "1..3\n", "    KTAP version 1\n"])
+def test_no_document_no_tests(junk):
+    assert ktap.parse("Booting Linux\n" + junk + "random text\n") == []
+
+
+def test_to_dict_round_trips_through_json():
+    tests = _parse("vmtests-6.12.txt")
+    d = json.loads(json.dumps([t.to_dict() for t in tests]))
+    assert d[1]["path"] == "kselftest.mm.mremap_test" and d[1]["subtests"][1]["status"] == "fail"
