@@ -536,14 +536,16 @@ class KnownFailure:
     reason: str
     arches: tuple[str, ...] = ()
     kernel: str = ""
+    accel: tuple[str, ...] = ()  # "tcg": a test too slow for emulation
 
-    def matches(self, path: str, arch: str, version: tuple[int, int, int]) -> bool:
+    def matches(self, path: str, arch: str, version: tuple[int, int, int], accel: str) -> bool:
         import fnmatch
 
         return (
             fnmatch.fnmatchcase(path, self.test)
             and (not self.arches or arch in self.arches)
             and (not self.kernel or version_in_range(version, self.kernel))
+            and (not self.accel or accel in self.accel)
         )
 
 
@@ -569,10 +571,12 @@ class Scenario:
     inherits: str = ""
     base: Scenario | None = None  # the scenario it inherits
 
-    def known_failure(self, path: str, arch: str, version: tuple[int, int, int]) -> str:
+    def known_failure(
+        self, path: str, arch: str, version: tuple[int, int, int], accel: str = ""
+    ) -> str:
         """Why the test at path is known to fail here ("" when it is not)."""
         for k in self.known_failures:
-            if k.matches(path, arch, version):
+            if k.matches(path, arch, version, accel):
                 return k.reason
         return ""
 
@@ -746,6 +750,7 @@ def load_scenario(
             reason=k.get("reason", str, required=True),
             arches=tuple(k.str_list("arches")),
             kernel=k.get("kernel", str, ""),
+            accel=tuple(k.str_list("accel")),
         )
         if kf.kernel:
             version_in_range((0, 0, 0), kf.kernel)

@@ -103,22 +103,27 @@ def _status(ok: bool, directive: str) -> Status:
     return Status.PASS if ok else Status.FAIL
 
 
-def _lines(text: str) -> Iterator[tuple[int, int, bool, str]]:
-    """(start, end, printed by the kernel, content without timestamp or CR) per line."""
+def _lines(text: str, user_from: int | None) -> Iterator[tuple[int, int, bool, str]]:
+    """(start, end, printed by the kernel, content without timestamp or CR) per line. A
+    line is the kernel's when it has a printk timestamp, or comes before user_from (where
+    user space began: nothing else prints before init)."""
     pos = 0
     for raw in text.splitlines(keepends=True):
         start, pos = pos, pos + len(raw)
         line = raw.rstrip("\r\n").replace("\r", "")
         m = TIMESTAMP.match(line)
-        yield start, pos, m is not None, line[m.end() :] if m else line
+        kernel = m is not None or (user_from is not None and start < user_from)
+        yield start, pos, kernel, line[m.end() :] if m else line
 
 
 def _opens(rest: str) -> bool:
     return bool(VERSION.match(rest) or SUBTEST.match(rest) or PLAN.match(rest))
 
 
-def parse(text: str) -> list[TestResult]:
-    """Every top-level test of every KTAP/TAP document in text, in console order."""
+def parse(text: str, user_from: int | None = None) -> list[TestResult]:
+    """Every top-level test of every KTAP/TAP document in text, in console order.
+    user_from: the console offset where user space began (the harness's START marker),
+    so a kernel without printk timestamps still has its KUnit output told apart."""
     out: list[TestResult] = []
     stack: list[_Doc] = []
     end = docs = 0
@@ -130,7 +135,7 @@ def parse(text: str) -> list[TestResult]:
             _finish(doc, at)
             stack[-1].child = doc
 
-    for start, end, kernel, line in _lines(text):
+    for start, end, kernel, line in _lines(text, user_from):
         top = VERSION.match(line) is not None  # unindented: a document of its own
         if not stack or (top and (kernel != stack[0].kernel or stack[0].tests)):
             if not top:

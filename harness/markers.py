@@ -83,6 +83,12 @@ def started(data: bytes, nonce: str) -> bool:
     return bool(m and m.group(1) == nonce.encode())
 
 
+def start_offset(text: str, nonce: str) -> int | None:
+    """Where this run's START marker is in the console text (user space began there)."""
+    i = text.find(f"{MARK} START {nonce}")
+    return i if i >= 0 else None
+
+
 def done(data: bytes, nonce: str) -> tuple[bool, int]:
     """(the DONE marker of this run was seen, its failed count)."""
     m = next((m for m in DONE.finditer(data) if m.group(1) == nonce.encode()), None)

@@ -27,6 +27,7 @@ from harness import (
     known,
     kselftest,
     ktap,
+    markers,
     patches,
     qemu,
     rootfs,
@@ -495,7 +496,7 @@ def prepare(prep: Prepared, machine: machine_mod.Machine | None = None) -> Prepa
             "sha256": _sha(hv_image),
             "cmdline": target.hypervisor.cmdline,
         }
-    prep.boot_timeout = opts.boot_timeout or target.boot_timeout
+    prep.boot_timeout = opts.boot_timeout or boot_timeout_for(target, scenario)
     prep.accel = accel.accel
     meta.update(
         boot=boot_meta,
@@ -510,6 +511,15 @@ def prepare(prep: Prepared, machine: machine_mod.Machine | None = None) -> Prepa
     prep.initrd, prep.cmdline, prep.argv = initrd, cmdline, argv
     prep.hv_image = hv_image
     return prep
+
+
+BOOT_ALLOWANCE = 300  # seconds for the boot itself, on top of a scenario's long steps
+
+
+def boot_timeout_for(target: Target, scenario: Scenario) -> int:
+    """The target's total limit, or more when the scenario's steps say they take longer
+    (a kselftest suite under TCG runs for tens of minutes)."""
+    return max(target.boot_timeout, sum(s.timeout for s in scenario.steps) + BOOT_ALLOWANCE)
 
 
 def write_reproducer(rdir: Path, argv: list[str]) -> Path:
@@ -617,14 +627,15 @@ def judge(prep: Prepared, boot: console.BootResult, t_boot: float) -> tuple[Verd
 def judge_tests(prep: Prepared, console_text: str, reports: list[Report]) -> list[ktap.TestResult]:
     """The kernel's own tests in the console (kselftest, KUnit), per test: named,
     crash reports attributed, the scenario's known failures applied; tests.json."""
-    tests = ktap.parse(console_text)
+    tests = ktap.parse(console_text, user_from=markers.start_offset(console_text, prep.nonce))
     if not tests:
         return []
     ktap.name_all(tests, prep.scenario.kselftests)
     ktap.attribute(tests, [r.start for r in reports], [r.title for r in reports])
     version = prep.source.version if prep.source else (0, 0, 0)
     ktap.apply_known(
-        tests, lambda path: prep.scenario.known_failure(path, prep.target.arch, version)
+        tests,
+        lambda path: prep.scenario.known_failure(path, prep.target.arch, version, prep.accel),
     )
     counts = ktap.counts(tests)
     prep.meta.update(tests=counts)

@@ -67,13 +67,17 @@ def test_bad_kselftest_steps_name_the_key(tmp_path, step, error):
 def test_inherits_and_known_failures(tmp_path):
     _scenario(tmp_path, "mine", "inherits: kselftest-mm\nsteps:\n  - kselftest: mm\n"
               "    tests: [cow]\nknown_failures:\n  - test: kselftest.mm.cow.*\n"
-              "    reason: TCG\n    arches: [arm]\n    kernel: '>=6.12'\n")  # fmt: skip
+              "    reason: TCG\n    arches: [arm]\n    kernel: '>=6.12'\n"
+              "  - test: kselftest.mm.slow\n    reason: too slow emulated\n"
+              "    accel: [tcg]\n")  # fmt: skip
     s = load_scenario("mine")
     assert s.inherits == "kselftest-mm" and s.description == ""
     assert s.steps[0].run == "HARNESS_TEST_TIMEOUT=300 /kselftest/run mm tests cow"
     assert s.known_failure("kselftest.mm.cow.x", "arm", (6, 12, 1)) == "TCG"
     assert s.known_failure("kselftest.mm.cow.x", "arm64", (6, 12, 1)) == ""
     assert s.known_failure("kselftest.mm.cow.x", "arm", (6, 1, 1)) == ""
+    assert s.known_failure("kselftest.mm.slow", "x86", (6, 12, 1), "tcg") == "too slow emulated"
+    assert s.known_failure("kselftest.mm.slow", "x86", (6, 12, 1), "kvm") == ""
     _scenario(tmp_path, "loop-a", "inherits: loop-b\n")
     _scenario(tmp_path, "loop-b", "inherits: loop-a\n")
     with pytest.raises(ConfigError, match=r"makes a loop \(loop-a -> loop-b -> loop-a\)"):
@@ -94,6 +98,7 @@ def _guest(tmp: Path) -> Path:
         "fine": "#!/bin/sh\necho TAP version 13\necho 1..2\necho ok 1 first\necho ok 2 second\n",
         "broken": "#!/bin/sh\necho 'TAP version 13'\necho 1..1\necho 'not ok 1 sub'\nexit 1\n",
         "hangs": "#!/bin/sh\necho started\nsleep 30 &\nwait\n",
+        "slow": "#!/bin/sh\nsleep 3\necho TAP version 13\necho 1..1\necho ok 1 late\n",
     }
     for name, text in tests.items():
         real = root / "mm" / ".real" / name
@@ -111,13 +116,14 @@ def _guest(tmp: Path) -> Path:
 @pytest.mark.skipif(not shutil.which("bash") or not shutil.which("setsid"), reason="bash, setsid")
 def test_runner_and_watchdog_give_tap_per_test(tmp_path):
     root = _guest(tmp_path)
-    cmd = kselftest.guest_command("mm", [], ["fine", "broken", "hangs", "nobuild"], 2)
+    cmd = kselftest.guest_command("mm", [], ["fine", "broken", "hangs", "nobuild", "slow"], 4)
     t0 = time.monotonic()
     out = subprocess.run(["sh", "-c", cmd.replace("/kselftest/", f"{root}/")],
                          capture_output=True, text=True, timeout=60,
-                         env={**os.environ, "TMPDIR": str(tmp_path)})  # fmt: skip
+                         env={**os.environ, "HARNESS_HEARTBEAT": str(tmp_path / "beat"),
+                              "HARNESS_HEARTBEAT_EVERY": "1"})  # fmt: skip
     assert out.returncode == 0, out.stderr
-    assert time.monotonic() - t0 < 20  # the hanging test was killed after 2 s
+    assert time.monotonic() - t0 < 25  # the hanging test was killed after 4 s
     tests = ktap.parse(out.stdout)
     ktap.name_all(tests, ("mm",))
     got = {t.path: (str(t.status), t.reason) for t in ktap.walk(tests)}
@@ -129,9 +135,13 @@ def test_runner_and_watchdog_give_tap_per_test(tmp_path):
         "kselftest.mm.broken.sub": ("fail", ""),
         "kselftest.mm.hangs": ("fail", "exit=137"),
         "kselftest.mm.nobuild": ("skip", ""),
+        "kselftest.mm.slow": ("pass", ""),
+        "kselftest.mm.slow.late": ("pass", ""),
     }
+    beats = (tmp_path / "beat").read_text().splitlines()
+    assert "harness: slow running for 1s" in beats and "harness: hangs running for 3s" in beats
     hung = next(t for t in tests if t.name == "hangs")
-    assert "# # harness: TIMEOUT after 2s: hangs" in hung.log
+    assert "# # harness: TIMEOUT after 4s: hangs" in hung.log
     nobuild = next(t for t in tests if t.name == "nobuild")
     assert "# # SKIP: nobuild was not built: numa.h: No such file" in nobuild.log
 

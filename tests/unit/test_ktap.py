@@ -155,3 +155,16 @@ def test_to_dict_round_trips_through_json():
     tests = _parse("vmtests-6.12.txt")
     d = json.loads(json.dumps([t.to_dict() for t in tests]))
     assert d[1]["path"] == "kselftest.mm.mremap_test" and d[1]["subtests"][1]["status"] == "fail"
+
+
+def test_kunit_without_printk_timestamps_is_told_apart_by_where_user_space_began():
+    kunit = "".join(
+        ln.split("] ", 1)[1] + "\n" for ln in (DATA / "kunit-6.12.txt").read_text().splitlines()
+    )
+    text = kunit + "HARNESS: START n1 scenario=kunit-mm\n" + (DATA / "vmtests-6.12.txt").read_text()
+    tests = ktap.parse(text, user_from=text.index("HARNESS: START"))
+    ktap.name_all(tests, ("mm",))
+    paths = [t.path for t in tests]
+    assert paths[:2] == ["kunit.slub_test", "kunit.damon"]
+    assert paths[2:] == ["kselftest.mm.hugepage-mmap", "kselftest.mm.mremap_test",
+                         "kselftest.mm.memfd_secret"]  # fmt: skip
