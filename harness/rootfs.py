@@ -67,38 +67,29 @@ def write_newc(entries: list[Entry]) -> bytes:
     return out.getvalue()
 
 
-def busybox_for(debian_arch: str, cache: Path) -> Path:
-    """Debian's busybox-static binary for the guest architecture (downloaded once)."""
-    dest = cache / "busybox" / debian_arch
-    binary = dest / "bin" / "busybox"
-    if binary.exists():
-        check_elf_machine(binary, debian_arch)
-        return binary
-    deb = debian.download_deb(
-        f"busybox-static:{debian_arch}",
-        suites=["bookworm"],
-        arch=debian_arch,
-        cache=cache / "downloads",
-    )
-    debian.extract_deb(deb, dest)
+def debian_binary(package: str, rel: str, debian_arch: str, cache: Path, folder: str) -> Path:
+    """A static binary of a Debian package for the guest architecture (downloaded once,
+    into cache/folder/debian_arch)."""
+    dest = cache / folder / debian_arch
+    binary = dest / rel
     if not binary.exists():
-        raise InfraError(f"{deb} has no bin/busybox")
+        deb = debian.download_deb(f"{package}:{debian_arch}", suites=["bookworm"],
+                                  arch=debian_arch, cache=cache / "downloads")  # fmt: skip
+        debian.extract_deb(deb, dest)
+        if not binary.exists():
+            raise InfraError(f"{deb} has no {rel}")
     check_elf_machine(binary, debian_arch)
     return binary
+
+
+def busybox_for(debian_arch: str, cache: Path) -> Path:
+    """Debian's busybox-static binary for the guest architecture."""
+    return debian_binary("busybox-static", "bin/busybox", debian_arch, cache, "busybox")
 
 
 def bash_for(debian_arch: str, cache: Path) -> Path:
     """Debian's bash-static for the guest (the kernel's run_vmtests.sh needs bash)."""
-    dest = cache / "bash-static" / debian_arch
-    binary = dest / "bin" / "bash-static"
-    if not binary.exists():
-        deb = debian.download_deb(f"bash-static:{debian_arch}", suites=["bookworm"],
-                                  arch=debian_arch, cache=cache / "downloads")  # fmt: skip
-        debian.extract_deb(deb, dest)
-        if not binary.exists():
-            raise InfraError(f"{deb} has no bin/bash-static")
-    check_elf_machine(binary, debian_arch)
-    return binary
+    return debian_binary("bash-static", "bin/bash-static", debian_arch, cache, "bash-static")
 
 
 def check_elf_machine(path: Path, debian_arch: str) -> None:
