@@ -537,6 +537,9 @@ class KnownFailure:
     arches: tuple[str, ...] = ()
     kernel: str = ""
     accel: tuple[str, ...] = ()  # "tcg": a test too slow for emulation
+    # options the test needs: on a kernel without one of them the failure is a skip
+    # ("the kernel lacks CONFIG_UNIX"); with all of them it is a failure like any other
+    needs: tuple[str, ...] = ()
 
     def matches(self, path: str, arch: str, version: tuple[int, int, int], accel: str) -> bool:
         import fnmatch
@@ -573,12 +576,10 @@ class Scenario:
 
     def known_failure(
         self, path: str, arch: str, version: tuple[int, int, int], accel: str = ""
-    ) -> str:
-        """Why the test at path is known to fail here ("" when it is not)."""
-        for k in self.known_failures:
-            if k.matches(path, arch, version, accel):
-                return k.reason
-        return ""
+    ) -> KnownFailure | None:
+        """The known_failures entry for the test at path here, if any."""
+        return next((k for k in self.known_failures if k.matches(path, arch, version, accel)),
+                    None)  # fmt: skip
 
     def variant_for(self, version: tuple[int, int, int]) -> Variant | None:
         for v in self.variants:
@@ -751,7 +752,11 @@ def load_scenario(
             arches=tuple(k.str_list("arches")),
             kernel=k.get("kernel", str, ""),
             accel=tuple(k.str_list("accel")),
+            needs=tuple(k.str_list("needs")),
         )
+        bad = [o for o in kf.needs if not re.fullmatch(r"CONFIG_[A-Z0-9_]+", o)]
+        if bad:
+            raise ConfigError(f"{path}: known_failures[{i}].needs: {bad[0]!r} is not CONFIG_X")
         if kf.kernel:
             version_in_range((0, 0, 0), kf.kernel)
         known_failures.append(kf)

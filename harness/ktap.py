@@ -27,6 +27,7 @@ VERSION = re.compile(r"^(?:KTAP version \d+|TAP version \d+)\s*$")
 PLAN = re.compile(r"^1\.\.(\d+)\b")
 RESULT = re.compile(r"^(ok|not ok)\s+(\d+)\b\s*(?:-\s*)?(.*?)\s*$")
 SUBTEST = re.compile(r"^# Subtest: (.*?)\s*$")
+BAIL = re.compile(r"^Bail out!\s*(.*?)\s*$")
 NESTING = ("    ", "# ")
 # how kselftest's runners announce the test whose output follows (run_vmtests.sh's
 # "running ./khugepaged", runner.sh's "selftests: mm: khugepaged"): the name of a test
@@ -80,6 +81,7 @@ class _Doc:
     log: list[str] = field(default_factory=list)
     start: int = 0  # where the pending test's output began
     child: _Doc | None = None  # the last nested document, waiting for its result line
+    bailed: str = ""  # "Bail out!" and why: the tests it did not run will not come
 
 
 def _directive(text: str) -> tuple[str, str, str]:
@@ -201,8 +203,13 @@ def _mark(doc: _Doc, index: int) -> list[TestResult]:
 
 
 def _header(doc: _Doc, rest: str) -> bool:
-    """A version, plan or subtest-name line of doc (True), or something else."""
+    """A version, plan, subtest-name or bail-out line of doc (True), or something else."""
     if VERSION.match(rest):
+        return True
+    m = BAIL.match(rest)
+    if m:
+        doc.bailed = m.group(1).replace("\t", " ") or "no reason given"
+        doc.log.append(rest)
         return True
     m = SUBTEST.match(rest)
     if m:
@@ -238,13 +245,14 @@ def _finish(doc: _Doc, at: int) -> None:
         doc.log = []
     seen = {t.number for t in doc.tests}
     missing = [n for n in range(1, (doc.plan or 0) + 1) if n not in seen]
+    why = f"no result: bailed out: {doc.bailed}" if doc.bailed else "no result: the output ended"
     for i, n in enumerate(missing):  # the first was running: the output since is its
         doc.tests.append(
             TestResult(
                 f"test {n}",
                 Status.ERROR,
                 number=n,
-                reason="no result: the output ended",
+                reason=why,
                 start=doc.start if i == 0 else at,
                 end=at,
                 log=doc.log[-LOG_LINES:] if i == 0 else [],
@@ -343,16 +351,19 @@ def name_all(tests: list[TestResult], suites: tuple[str, ...]) -> None:
         assign_paths(group, root)
 
 
-def apply_known(tests: list[TestResult], why: Callable[[str], str]) -> list[TestResult]:
-    """Failures the scenario knows (why(path) says why) become xfail, unless the kernel
-    reported a bug inside them; returns them."""
+def apply_known(
+    tests: list[TestResult], why: Callable[[str], tuple[Status, str] | None]
+) -> list[TestResult]:
+    """Failures the scenario knows become what why(path) says, (xfail or skip, reason),
+    unless the kernel reported a bug inside them; returns them."""
     out = []
     for t in list(units(tests)):
         if t.status in (Status.FAIL, Status.ERROR) and not t.reports:
-            reason = why(t.path)
-            if reason:
-                t.reason = f"known failure: {reason}" + (f" ({t.reason})" if t.reason else "")
-                t.status = Status.XFAIL
+            known = why(t.path)
+            if known:
+                status, reason = known
+                t.reason = reason + (f" ({t.reason})" if t.reason else "")
+                t.status = status
                 out.append(t)
     return out
 

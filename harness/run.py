@@ -35,7 +35,7 @@ from harness import (
     variants,
 )
 from harness import machine as machine_mod
-from harness.config import Scenario, Target, Variant, load_scenario, load_target
+from harness.config import Scenario, Target, Variant, load_scenario, load_target, read_fragment
 from harness.errors import (
     EXIT_INFRA,
     EXIT_USAGE,
@@ -633,10 +633,21 @@ def judge_tests(prep: Prepared, console_text: str, reports: list[Report]) -> lis
     ktap.name_all(tests, prep.scenario.kselftests)
     ktap.attribute(tests, [r.start for r in reports], [r.title for r in reports])
     version = prep.source.version if prep.source else (0, 0, 0)
-    ktap.apply_known(
-        tests,
-        lambda path: prep.scenario.known_failure(path, prep.target.arch, version, prep.accel),
-    )
+    config = prep.build.build_dir / ".config" if prep.build else None
+    have = read_fragment(config) if config is not None and config.exists() else {}
+
+    def known(path: str) -> tuple[ktap.Status, str] | None:
+        k = prep.scenario.known_failure(path, prep.target.arch, version, prep.accel)
+        if k is None:
+            return None
+        lacking = [o for o in k.needs if have.get(o, "n") == "n"]
+        if lacking:
+            return ktap.Status.SKIP, f"the kernel lacks {', '.join(lacking)}: {k.reason}"
+        if k.needs:
+            return None  # it has what the test needs: a failure like any other
+        return ktap.Status.XFAIL, f"known failure: {k.reason}"
+
+    ktap.apply_known(tests, known)
     counts = ktap.counts(tests)
     prep.meta.update(tests=counts)
     units = [
