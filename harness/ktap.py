@@ -365,6 +365,14 @@ def apply_known(
                 t.reason = reason + (f" ({t.reason})" if t.reason else "")
                 t.status = status
                 out.append(t)
+    bad, changed = (Status.FAIL, Status.ERROR), {id(t) for t in out}
+    for t in reversed(list(walk(tests))):  # children before parents
+        below = list(leaves(t.subtests)) if t.subtests else []
+        if t.status in bad and not t.reports and any(id(x) in changed for x in below):
+            if not any(x.status in bad for x in below):  # it failed for its subtests alone
+                t.status = Status.XFAIL
+                t.reason = f"its failing subtests are known ({t.reason})" if t.reason else (
+                    "its failing subtests are known")  # fmt: skip
     return out
 
 
