@@ -370,9 +370,11 @@ def apply_known(
         below = list(leaves(t.subtests)) if t.subtests else []
         if t.status in bad and not t.reports and any(id(x) in changed for x in below):
             if not any(x.status in bad for x in below):  # it failed for its subtests alone
-                t.status = Status.XFAIL
-                t.reason = f"its failing subtests are known ({t.reason})" if t.reason else (
-                    "its failing subtests are known")  # fmt: skip
+                mine = [x for x in below if id(x) in changed]
+                skipped = all(x.status == Status.SKIP for x in mine)
+                t.status = Status.SKIP if skipped else Status.XFAIL
+                word = "cannot run here" if skipped else "are known failures"
+                t.reason = f"its failing subtests {word}" + (f" ({t.reason})" if t.reason else "")
     return out
 
 

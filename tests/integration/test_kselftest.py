@@ -12,8 +12,10 @@ build test_arm64_bbml2.py makes (mm/khugepaged.c only).
 from __future__ import annotations
 
 import json
+import os
 import re
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import pytest
 
@@ -22,6 +24,7 @@ from harness import ktap
 pytestmark = pytest.mark.integration
 
 LPAE = "arm32-highmem-lpae-ci"
+LAB = Path(__file__).parent / "lab"  # kselftest-mm-ci: the categories CI has time for
 SUMMARY = re.compile(r"SUMMARY: PASS=(\d+) SKIP=(\d+) FAIL=(\d+)")
 TOTALS = re.compile(r"Totals: pass:(\d+) fail:(\d+) (?:xfail:(\d+) xpass:(\d+) )?skip:(\d+)")
 
@@ -31,8 +34,16 @@ def _top_counts(tests: list[ktap.TestResult]) -> tuple[int, int, int]:
     return by.count("pass"), by.count("skip"), by.count("fail") + by.count("error")
 
 
-def test_kselftest_mm_per_test_on_lpae(harness):
-    r = harness("run", LPAE, "-s", "kselftest-mm", timeout=3600)
+@pytest.fixture
+def lab_harness(harness, monkeypatch):
+    monkeypatch.setenv(
+        "HARNESS_PATH", os.pathsep.join([str(LAB), os.environ.get("HARNESS_PATH", "")])
+    )
+    return harness
+
+
+def test_kselftest_mm_per_test_on_lpae(lab_harness):
+    r = lab_harness("run", LPAE, "-s", "kselftest-mm-ci", timeout=3600)
     assert r.code in (0, 1), r.stdout + r.stderr
     console = (r.results / "console.log").read_text(errors="replace")
     doc = json.loads((r.results / "tests.json").read_text())
@@ -40,7 +51,7 @@ def test_kselftest_mm_per_test_on_lpae(harness):
     raw = [t for t in ktap.parse(console) if not t.kernel]
     (summary,) = SUMMARY.findall(console)
     assert _top_counts(raw) == tuple(int(x) for x in summary)
-    assert len(raw) >= 30, [t.name for t in raw]
+    assert len(raw) >= 12, [t.name for t in raw]
     # each binary's own Totals line, against its subtests
     checked = 0
     for t in raw:
@@ -51,17 +62,26 @@ def test_kselftest_mm_per_test_on_lpae(harness):
             assert (leaves.count("pass"), leaves.count("skip")) == (int(p), int(s)), t.name
             assert leaves.count("fail") + leaves.count("error") >= int(f), t.name
             checked += 1
-    assert checked >= 5
+    assert checked >= 4
     # per test in tests.json and JUnit, and what did not build is a skip saying why
     units = doc["units"]
-    assert sum(doc["counts"].values()) == len(units) > 100
+    assert sum(doc["counts"].values()) == len(units) > 50
     root = ET.parse(r.results / "junit.xml").getroot()
     assert len(list(root.iter("testcase"))) == len(units) + 1  # + the scenario's own case
     by = {u["path"]: u for u in units}
-    assert by["kselftest.mm.ksm_tests"]["status"] == "skip"
-    assert "numa.h" in next(t for t in raw if t.name.startswith("ksm_tests")).log[-2]
+    # what did not build is a skip saying why (Debian has no static libcap for armhf)
+    assert by["kselftest.mm.mlock-random-test"]["status"] == "skip"
+    stub = next(t for t in raw if t.name.startswith("mlock-random-test"))
+    assert any("was not built: mlock-random-test.c" in ln for ln in stub.log)
     meta = r.meta["kselftests"][0]
-    assert meta["suite"] == "mm" and "ksm_tests" in meta["not_built"]
+    assert meta["suite"] == "mm" and "mlock-random-test" in meta["not_built"]
+    # a test the CI kernel cannot run is a skip with its reason (no CONFIG_UNIX here)
+    assert by["kselftest.mm.map_populate.test_1"]["status"] == "skip"
+    assert by["kselftest.mm.map_populate.test_1"]["reason"].startswith(
+        "the kernel lacks CONFIG_UNIX"
+    )
+    # a known failure with its cause (a 32-bit address space)
+    assert any(u["status"] == "xfail" and "2GB" in u["path"] for u in units)
     # every failure is either a known failure with its reason, or the run failed naming it
     failing = [u for u in units if u["status"] in ("fail", "error")]
     assert (r.code == 1) == bool(failing), failing
