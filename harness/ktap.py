@@ -245,7 +245,11 @@ def _finish(doc: _Doc, at: int) -> None:
         doc.log = []
     seen = {t.number for t in doc.tests}
     missing = [n for n in range(1, (doc.plan or 0) + 1) if n not in seen]
-    why = f"no result: bailed out: {doc.bailed}" if doc.bailed else "no result: the output ended"
+    last = next((ln.lstrip("# ").strip() for ln in reversed(doc.log) if ln.lstrip("# ").strip()),
+                "")  # fmt: skip
+    why = (f"no result: bailed out: {doc.bailed}" if doc.bailed
+           else f"no result: the output ended after: {last[:200]}" if last
+           else "no result: the output ended")  # fmt: skip
     for i, n in enumerate(missing):  # the first was running: the output since is its
         doc.tests.append(
             TestResult(
