@@ -169,7 +169,9 @@ def parse(text: str, user_from: int | None = None) -> list[TestResult]:
                 reason=reason,
                 start=doc.start,
                 end=end,
-                log=doc.log[-LOG_LINES:],
+                # the parent's own lines, then what its nested output said after its
+                # last subtest (kselftest's "Totals", an exit message)
+                log=[*doc.log, *(child.log if child else [])][-LOG_LINES:],
                 subtests=child.tests if child else [],
             )
             if directive in ("TIMEOUT", "ERROR") and not reason:
@@ -262,7 +264,8 @@ def _finish(doc: _Doc, at: int) -> None:
                 log=doc.log[-LOG_LINES:] if i == 0 else [],
             )  # fmt: skip
         )
-    doc.log = []
+    if missing:  # the first missing test took the log; else it stays the parent's
+        doc.log = []
 
 
 def name_slug(name: str) -> str:

@@ -192,3 +192,10 @@ def test_a_parent_failing_only_for_known_subtests_is_not_a_failure():
     assert parent.status == Status.XFAIL
     assert parent.reason == "its failing subtests are known failures (exit=1)"
     assert ktap.failures(tests) == []
+
+
+def test_what_a_nested_test_printed_after_its_last_subtest_is_its_parents_log():
+    tests = _parse("vmtests-6.12.txt")
+    mremap = next(t for t in tests if t.name == "mremap_test")
+    assert "# Totals: pass:1 fail:1 xfail:0 xpass:0 skip:1 error:0" in mremap.log
+    assert "[FAIL]" in mremap.log
