@@ -334,8 +334,8 @@ def attribute(tests: list[TestResult], starts: list[int], titles: list[str]) -> 
             was = str(inner.status)
             inner.status = Status.FAIL
             inner.reason = f"{was}, but the kernel reported: {titles[i]}"
-        elif inner.status == Status.ERROR:
-            inner.reason = f"{inner.reason}; the kernel reported: {titles[i]}"
+        else:  # failed or crashed anyway: the report is part of why
+            inner.reason = f"{inner.reason}; the kernel reported: {titles[i]}".lstrip("; ")
         for parent in walk(tests):  # the failure shows on the way up
             if inner in list(walk(parent.subtests)) and parent.status == Status.PASS:
                 parent.status = Status.FAIL
