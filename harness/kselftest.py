@@ -165,7 +165,7 @@ def build(target: Target, tree: Path, build_dir: Path, suite: str, cache: Path, 
         progress.done(f"cached ({len(m['binaries'])} binaries)")
         return Built(suite, out, m["binaries"], m["files"], m["not_built"], 0.0, True, log)
     stage = _stage(tree, suite, root / f"stage-{os.getpid()}")
-    tmp = out.with_name(out.name + ".tmp")
+    tmp = out.with_name(f"{out.name}.tmp-{os.getpid()}")  # two runs may build it at once
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
     make = ["make", "-C", str(stage), f"ARCH={arch}", f"CROSS_COMPILE={target.cross_compile}",
@@ -202,8 +202,11 @@ def build(target: Target, tree: Path, build_dir: Path, suite: str, cache: Path, 
                 shutil.copy2(src, tmp / name)
         m = {"binaries": built, "files": files, "not_built": not_built}
         (tmp / "harness-manifest.json").write_text(json.dumps(m, indent=2) + "\n")
-        shutil.rmtree(out, ignore_errors=True)
-        tmp.rename(out)
+        try:
+            tmp.rename(out)
+        except OSError:  # another run finished the same build first: theirs is as good
+            if not (out / "harness-manifest.json").exists():
+                raise
     finally:
         shutil.rmtree(stage.parents[3], ignore_errors=True)
         shutil.rmtree(tmp, ignore_errors=True)
