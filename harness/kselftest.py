@@ -157,6 +157,8 @@ def build(target: Target, tree: Path, build_dir: Path, suite: str, cache: Path, 
         if (tree / SELFTESTS / rel).exists():
             _hash_tree(h, tree, Path(SELFTESTS) / rel)
     _hash_tree(h, tree, Path("tools/include"))
+    for header in sorted((tree / "mm").glob("*.h")) + sorted((tree / "lib").glob("test_*.h")):
+        _hash_tree(h, tree, header.relative_to(tree))  # mm/gup_test.h, lib/test_hmm_uapi.h
     _hash_tree(h, uapi.parent, Path("include"))
     out = root / f"{suite}-{h.hexdigest()[:16]}"
     manifest = out / "harness-manifest.json"
@@ -265,7 +267,8 @@ pid=$!
 ( exec </dev/null >/dev/null 2>&1
   n=0
   while [ "$n" -lt "$t" ]; do
-	sleep "$s"; n=$((n + s))
+	d=$s; [ $((n + d)) -gt "$t" ] && d=$((t - n))
+	sleep "$d"; n=$((n + d))
 	[ "$n" -lt "$t" ] && echo "harness: ${1##*/} running for ${n}s" >> "$beat"
   done
   : > "/tmp/.harness-timeout-$pid"

@@ -25,7 +25,8 @@ LOG_LINES = 200  # lines kept per test (the console has them all)
 TIMESTAMP = re.compile(r"^\[\s*\d+\.\d+\](?:\[\s*[CT]\d+\])?\s?")
 VERSION = re.compile(r"^(?:KTAP version \d+|TAP version \d+)\s*$")
 PLAN = re.compile(r"^1\.\.(\d+)\b")
-RESULT = re.compile(r"^(ok|not ok)\s+(\d+)\b\s*(?:-\s*)?(.*?)\s*$")
+RESULT = re.compile(r"^(ok|not ok)\b(?:\s+(\d+)\b)?\s*(?:-\s*)?(.*?)\s*$")
+MAX_MISSING = 10000  # tests a plan may promise that never reported (a stray "1..N" is not a plan)
 SUBTEST = re.compile(r"^# Subtest: (.*?)\s*$")
 BAIL = re.compile(r"^Bail out!\s*(.*?)\s*$")
 NESTING = ("    ", "# ")
@@ -55,6 +56,7 @@ class TestResult:
     log: list[str] = field(default_factory=list)
     subtests: list[TestResult] = field(default_factory=list)
     reports: list[int] = field(default_factory=list)  # indexes into the run's reports
+    bug: bool = False  # the kernel reported a bug (not a known issue) while it ran
     doc: int = 0  # which document of the console (top-level tests)
     kernel: bool = False  # printed by the kernel (KUnit) rather than user space
 
@@ -96,6 +98,8 @@ def _directive(text: str) -> tuple[str, str, str]:
 
 
 def _status(ok: bool, directive: str) -> Status:
+    if directive.startswith("EXIT=") and directive != "EXIT=0":
+        return Status.FAIL  # "ok ... # exit=1": a "not " lost on the way, the exit code says
     if directive == "SKIP":
         return Status.SKIP
     if directive in ("TODO", "XFAIL"):
@@ -119,7 +123,9 @@ def _lines(text: str, user_from: int | None) -> Iterator[tuple[int, int, bool, s
 
 
 def _opens(rest: str) -> bool:
-    return bool(VERSION.match(rest) or SUBTEST.match(rest) or PLAN.match(rest))
+    """A nested document begins with its version (or, in older KUnit, its name); a bare
+    "1..N" in a test's output is not one."""
+    return bool(VERSION.match(rest) or SUBTEST.match(rest))
 
 
 def parse(text: str, user_from: int | None = None) -> list[TestResult]:
@@ -162,10 +168,11 @@ def parse(text: str, user_from: int | None = None) -> list[TestResult]:
             close_to(depth, start)
             name, directive, reason = _directive(m.group(3))
             child, doc.child = doc.child, None
+            number = int(m.group(2)) if m.group(2) else len(doc.tests) + 1
             test = TestResult(
-                name=name or (child.name if child else "") or f"test {m.group(2)}",
+                name=name or (child.name if child else "") or f"test {number}",
                 status=_status(m.group(1) == "ok", directive),
-                number=int(m.group(2)),
+                number=number,
                 reason=reason,
                 start=doc.start,
                 end=end,
@@ -245,8 +252,25 @@ def _finish(doc: _Doc, at: int) -> None:
             )
         )
         doc.log = []
+    else:
+        announced = [m.group(1) for m in map(RUNNING.match, doc.log) if m]
+        if announced:  # a test without TAP of its own was running when the output ended
+            last_line = next((ln for ln in reversed(doc.log) if ln.lstrip("# ").strip()), "")
+            doc.tests.append(
+                TestResult(
+                    announced[-1],
+                    Status.ERROR,
+                    number=len(doc.tests) + 1,
+                    reason="no result: the output ended after: "
+                    + last_line.lstrip("# ").strip()[:200],
+                    start=doc.start,
+                    end=at,
+                    log=doc.log[-LOG_LINES:],
+                )  # fmt: skip
+            )
+            doc.log = []
     seen = {t.number for t in doc.tests}
-    missing = [n for n in range(1, (doc.plan or 0) + 1) if n not in seen]
+    missing = [n for n in range(1, min(doc.plan or 0, MAX_MISSING) + 1) if n not in seen]
     last = next((ln.lstrip("# ").strip() for ln in reversed(doc.log) if ln.lstrip("# ").strip()),
                 "")  # fmt: skip
     why = (f"no result: bailed out: {doc.bailed}" if doc.bailed
@@ -318,24 +342,29 @@ def counts(tests: list[TestResult]) -> dict[str, int]:
     return out
 
 
-def attribute(tests: list[TestResult], starts: list[int], titles: list[str]) -> None:
+def attribute(tests: list[TestResult], hits: list[tuple[int, int, str, bool]]) -> None:
     """A crash report inside a test's output is that test's: a test that passed (or had
-    no result) while the kernel reported a bug fails, with the report named. starts: each
-    report's console offset, in report order; titles: their titles."""
-    for i, at in enumerate(starts):
+    no result) while the kernel reported a bug fails, with the report named. hits: (console
+    offset, report index, title, a known issue) for each report and each of its repeats.
+    A known issue is recorded on the test but does not fail it."""
+    for at, i, title, known_issue in hits:
         inner = None
         for t in walk(tests):
             if t.start <= at < t.end:
                 inner = t  # walk is parents first: the last hit is the innermost
         if inner is None:
             continue
-        inner.reports.append(i)
+        if i not in inner.reports:
+            inner.reports.append(i)
+        if known_issue:
+            continue
+        inner.bug = True
         if inner.status in (Status.PASS, Status.SKIP, Status.XFAIL):
             was = str(inner.status)
             inner.status = Status.FAIL
-            inner.reason = f"{was}, but the kernel reported: {titles[i]}"
-        else:  # failed or crashed anyway: the report is part of why
-            inner.reason = f"{inner.reason}; the kernel reported: {titles[i]}".lstrip("; ")
+            inner.reason = f"{was}, but the kernel reported: {title}"
+        elif title not in inner.reason:  # failed or crashed anyway: the report is part of why
+            inner.reason = f"{inner.reason}; the kernel reported: {title}".lstrip("; ")
         for parent in walk(tests):  # the failure shows on the way up
             if inner in list(walk(parent.subtests)) and parent.status == Status.PASS:
                 parent.status = Status.FAIL
@@ -365,7 +394,7 @@ def apply_known(
     unless the kernel reported a bug inside them; returns them."""
     out = []
     for t in list(units(tests)):
-        if t.status in (Status.FAIL, Status.ERROR) and not t.reports:
+        if t.status in (Status.FAIL, Status.ERROR) and not t.bug:
             known = why(t.path)
             if known:
                 status, reason = known
@@ -375,7 +404,11 @@ def apply_known(
     bad, changed = (Status.FAIL, Status.ERROR), {id(t) for t in out}
     for t in reversed(list(walk(tests))):  # children before parents
         below = list(leaves(t.subtests)) if t.subtests else []
-        if t.status in bad and not t.reports and any(id(x) in changed for x in below):
+        if (
+            t.status in bad
+            and "the kernel reported" not in t.reason
+            and any(id(x) in changed for x in below)
+        ):
             if not any(x.status in bad for x in below):  # it failed for its subtests alone
                 mine = [x for x in below if id(x) in changed]
                 skipped = all(x.status == Status.SKIP for x in mine)

@@ -15,7 +15,7 @@ import shutil
 import sys
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -586,7 +586,7 @@ def judge(prep: Prepared, boot: console.BootResult, t_boot: float) -> tuple[Verd
         scenario=prep.scenario.name,
         version=prep.source.version if prep.source else (0, 0, 0),
     )
-    tests = judge_tests(prep, boot.console, reports)
+    tests = judge_tests(prep, boot.console, reports, seen)
     write_reports(rdir / "reports.json", reports, {i: k.id for i, k in seen.items()},
                   tests=tests)  # fmt: skip
     write_report_text(rdir / "report.txt", reports, boot.console)
@@ -624,14 +624,26 @@ def judge(prep: Prepared, boot: console.BootResult, t_boot: float) -> tuple[Verd
     return verdict, reports
 
 
-def judge_tests(prep: Prepared, console_text: str, reports: list[Report]) -> list[ktap.TestResult]:
+def judge_tests(
+    prep: Prepared, console_text: str, reports: list[Report], known_issues: Iterable[int] = ()
+) -> list[ktap.TestResult]:
     """The kernel's own tests in the console (kselftest, KUnit), per test: named,
     crash reports attributed, the scenario's known failures applied; tests.json."""
     tests = ktap.parse(console_text, user_from=markers.start_offset(console_text, prep.nonce))
+    known_issues = set(known_issues)
+    user_docs = {t.doc for t in tests if not t.kernel}
+    started = markers.start_offset(console_text, prep.nonce) is not None
+    missing = prep.scenario.kselftests[len(user_docs) :] if started else ()
+    for n, _suite in enumerate(missing):
+        # a suite that printed no TAP at all tested nothing: never a silent pass
+        tests.append(ktap.TestResult("no-tap", ktap.Status.ERROR, doc=1_000_000 + n, reason=(
+            "the kselftest step printed no TAP document (see console.log)")))  # fmt: skip
     if not tests:
         return []
     ktap.name_all(tests, prep.scenario.kselftests)
-    ktap.attribute(tests, [r.start for r in reports], [r.title for r in reports])
+    hits = [(at, i, r.title, i in known_issues)
+            for i, r in enumerate(reports) for at in (r.start, *r.repeats)]  # fmt: skip
+    ktap.attribute(tests, hits)
     version = prep.source.version if prep.source else (0, 0, 0)
     config = prep.build.build_dir / ".config" if prep.build else None
     have = read_fragment(config) if config is not None and config.exists() else {}

@@ -74,7 +74,9 @@ def test_a_crash_mid_test_is_that_tests_error_and_the_report_is_attributed():
     tests = ktap.parse(text)
     ktap.name_all(tests, ("mm",))
     oops = text.index("Unable to handle kernel NULL pointer")
-    ktap.attribute(tests, [oops], ["BUG: unable to handle kernel NULL pointer dereference in x"])
+    ktap.attribute(
+        tests, [(oops, 0, "BUG: unable to handle kernel NULL pointer dereference in x", False)]
+    )
     by = {t.path: t for t in ktap.walk(tests)}
     assert list(by) == [
         "kselftest.mm.khugepaged",  # the name from "running ./khugepaged"
@@ -97,7 +99,7 @@ def test_a_warning_in_a_passing_test_fails_it():
     text = text[:at] + "[   44.0] WARNING: CPU: 0 PID: 90 at mm/mremap.c:12 move_ptes\n" + text[at:]
     tests = ktap.parse(text)
     ktap.name_all(tests, ("mm",))
-    ktap.attribute(tests, [at], ["WARNING in move_ptes"])
+    ktap.attribute(tests, [(at, 0, "WARNING in move_ptes", False)])
     t = next(t for t in ktap.walk(tests) if t.name.startswith("8KB"))
     assert (
         t.status == Status.FAIL
@@ -199,3 +201,46 @@ def test_what_a_nested_test_printed_after_its_last_subtest_is_its_parents_log():
     mremap = next(t for t in tests if t.name == "mremap_test")
     assert "# Totals: pass:1 fail:1 xfail:0 xpass:0 skip:1 error:0" in mremap.log
     assert "[FAIL]" in mremap.log
+
+
+def test_a_known_issue_during_a_test_is_recorded_but_does_not_fail_it():
+    text = (DATA / "vmtests-6.12.txt").read_text()
+    at = text.index("# ok 1 8KB mremap")
+    tests = ktap.parse(text)
+    ktap.attribute(tests, [(at, 3, "WARNING in __check_safe_pte_update", True)])
+    t = next(t for t in ktap.walk(tests) if t.name.startswith("8KB"))
+    assert t.status == Status.PASS and t.reports == [3] and not t.bug
+
+
+def test_repeats_fail_every_test_they_hit():
+    text = "TAP version 13\nok 1 a\nok 2 b\n1..2\n"
+    tests = ktap.parse(text)
+    hits = [
+        (text.index("ok 1"), 0, "WARNING in x", False),
+        (text.index("ok 2"), 0, "WARNING in x", False),
+    ]
+    ktap.attribute(tests, hits)
+    assert [str(t.status) for t in tests] == ["fail", "fail"]
+
+
+@pytest.mark.parametrize(
+    ("text", "want"),
+    [
+        # a bare plan inside a test's output is not a nested document (nor 2M errors)
+        ("TAP version 13\n# 1..2000000\nok 1 x\n1..1\n", {"x": "pass"}),
+        # "not ok" without a number still counts, in order
+        ("TAP version 13\nok 1 a\nnot ok - b\n", {"a": "pass", "b": "fail"}),
+        # an "ok" whose exit code says otherwise (a "not " lost on the serial line)
+        ("TAP version 13\nok 1 c # exit=1\n", {"c": "fail"}),
+        # a test without TAP of its own that never finished
+        ("TAP version 13\nok 1 a\n# running ./foo\n# half a line\n", {"a": "pass", "foo": "error"}),
+    ],
+)
+def test_odd_consoles(text, want):
+    got = {t.name: str(t.status) for t in ktap.parse(text)}
+    assert got == want
+
+
+def test_a_plan_of_four_billion_is_capped():
+    tests = ktap.parse("TAP version 13\n1..4294967295\nok 1 a\n")
+    assert len(tests) == ktap.MAX_MISSING
