@@ -84,6 +84,7 @@ class _Doc:
     start: int = 0  # where the pending test's output began
     child: _Doc | None = None  # the last nested document, waiting for its result line
     bailed: str = ""  # "Bail out!" and why: the tests it did not run will not come
+    versioned: bool = False  # it began with a version line, not a bare "1..N"
 
 
 def _directive(text: str) -> tuple[str, str, str]:
@@ -123,9 +124,9 @@ def _lines(text: str, user_from: int | None) -> Iterator[tuple[int, int, bool, s
 
 
 def _opens(rest: str) -> bool:
-    """A nested document begins with its version (or, in older KUnit, its name); a bare
-    "1..N" in a test's output is not one."""
-    return bool(VERSION.match(rest) or SUBTEST.match(rest))
+    """A nested document begins with its version, its name (older KUnit) or its plan
+    (mremap_test prints no version line)."""
+    return bool(VERSION.match(rest) or SUBTEST.match(rest) or PLAN.match(rest))
 
 
 def parse(text: str, user_from: int | None = None) -> list[TestResult]:
@@ -214,6 +215,7 @@ def _mark(doc: _Doc, index: int) -> list[TestResult]:
 def _header(doc: _Doc, rest: str) -> bool:
     """A version, plan, subtest-name or bail-out line of doc (True), or something else."""
     if VERSION.match(rest):
+        doc.versioned = True
         return True
     m = BAIL.match(rest)
     if m:
@@ -270,7 +272,11 @@ def _finish(doc: _Doc, at: int) -> None:
             )
             doc.log = []
     seen = {t.number for t in doc.tests}
-    missing = [n for n in range(1, min(doc.plan or 0, MAX_MISSING) + 1) if n not in seen]
+    # a plan is believed from a real document: one with a version line or a result (a
+    # stray "1..2000000" in a test's output promises nothing)
+    believed = doc.versioned or bool(doc.tests)
+    plan = min(doc.plan or 0, MAX_MISSING) if believed else 0
+    missing = [n for n in range(1, plan + 1) if n not in seen]
     last = next((ln.lstrip("# ").strip() for ln in reversed(doc.log) if ln.lstrip("# ").strip()),
                 "")  # fmt: skip
     why = (f"no result: bailed out: {doc.bailed}" if doc.bailed
