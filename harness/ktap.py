@@ -235,6 +235,18 @@ def _header(doc: _Doc, rest: str) -> bool:
     return False
 
 
+RUNNER_VERDICT = re.compile(r"^\[(?:PASS|FAIL|SKIP)\]$")  # run_vmtests.sh's own line
+
+
+def _last_words(log: list[str]) -> str:
+    """What a test printed last, not counting the runner's [PASS]/[FAIL] line."""
+    for ln in reversed(log):
+        text = ln.lstrip("# ").strip()
+        if text and not RUNNER_VERDICT.match(text):
+            return text
+    return ""
+
+
 def _finish(doc: _Doc, at: int) -> None:
     """The end of a document: the test that was running, and the ones the plan promised
     but never reported, have no result."""
@@ -257,14 +269,12 @@ def _finish(doc: _Doc, at: int) -> None:
     else:
         announced = [m.group(1) for m in map(RUNNING.match, doc.log) if m]
         if announced:  # a test without TAP of its own was running when the output ended
-            last_line = next((ln for ln in reversed(doc.log) if ln.lstrip("# ").strip()), "")
             doc.tests.append(
                 TestResult(
                     announced[-1],
                     Status.ERROR,
                     number=len(doc.tests) + 1,
-                    reason="no result: the output ended after: "
-                    + last_line.lstrip("# ").strip()[:200],
+                    reason=f"no result: the output ended after: {_last_words(doc.log)[:200]}",
                     start=doc.start,
                     end=at,
                     log=doc.log[-LOG_LINES:],
@@ -277,8 +287,8 @@ def _finish(doc: _Doc, at: int) -> None:
     believed = doc.versioned or bool(doc.tests)
     plan = min(doc.plan or 0, MAX_MISSING) if believed else 0
     missing = [n for n in range(1, plan + 1) if n not in seen]
-    last = next((ln.lstrip("# ").strip() for ln in reversed(doc.log) if ln.lstrip("# ").strip()),
-                "")  # fmt: skip
+    last = _last_words(doc.log)
+
     why = (f"no result: bailed out: {doc.bailed}" if doc.bailed
            else f"no result: the output ended after: {last[:200]}" if last
            else "no result: the output ended")  # fmt: skip
