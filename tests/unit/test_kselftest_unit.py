@@ -4,6 +4,7 @@ bash-static run the same scripts), their TAP read back by the KTAP reader."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -174,3 +175,51 @@ def test_build_failures_get_their_compiler_error():
     assert got["khugepaged"].startswith("khugepaged.c:1195:24: error: 'KSFT_SKIP' undeclared")
     assert got["ksm_tests"].endswith("fatal error: numa.h: No such file or directory")
     assert got["mystery"] == "did not build (see kselftest-build.log)"
+
+
+def _prepared(tmp_path: Path, scenario: str):
+    from harness.config import load_target
+    from harness.results import Metadata
+    from harness.run import Prepared, RunOptions
+
+    opts = RunOptions(target="arm32-highmem-lpae-ci", scenario=scenario)
+    return Prepared(opts, load_target(opts.target), load_scenario(scenario), tmp_path,
+                    Metadata(tmp_path / "metadata.json", {}), nonce="n1", accel="tcg")  # fmt: skip
+
+
+def test_a_kselftest_step_that_printed_no_tap_is_an_error_not_a_pass(tmp_path):
+    from harness.run import judge_tests
+
+    prep = _prepared(tmp_path, "kselftest-mm")
+    console = "Booting Linux\nHARNESS: START n1 scenario=kselftest-mm\nbash: not found\n"
+    tests = judge_tests(prep, console, [])
+    assert [(t.path, str(t.status)) for t in tests] == [("kselftest.mm.no-tap", "error")]
+    assert json.loads((tmp_path / "tests.json").read_text())["counts"]["error"] == 1
+    # a guest that never reached user space tested nothing either, but says so elsewhere
+    assert judge_tests(prep, "Booting Linux\nKernel panic\n", []) == []
+
+
+def test_known_failures_need_their_options_and_reports_stay_with_tests(tmp_path):
+    from harness.oops.model import Report
+    from harness.run import judge_tests
+
+    prep = _prepared(tmp_path, "kselftest-mm")
+    console = (
+        "HARNESS: START n1 scenario=kselftest-mm\nTAP version 13\n"
+        "# running ./map_populate\n# TAP version 13\n# 1..1\n# Bail out! socketpair()\n"
+        "not ok 1 map_populate # exit=1\n# running ./hugepage-vmemmap\n"
+        "WARNING: CPU: 0 PID: 9 at mm/x.c:1 f\nnot ok 2 hugepage-vmemmap # exit=1\n1..2\n"
+    )
+    warn = Report("WARNING in f", start=console.index("WARNING"))
+    tests = judge_tests(prep, console, [warn])
+    by = {t.path: t for t in ktap.walk(tests)}
+    # no build folder here, so no .config: the kernel "lacks" CONFIG_UNIX, a skip
+    assert str(by["kselftest.mm.map_populate.test_1"].status) == "skip"
+    assert by["kselftest.mm.map_populate.test_1"].reason.startswith("the kernel lacks CONFIG_UNIX")
+    # a known failure on arm, but the kernel printed a bug during it: it stays a failure
+    vm = by["kselftest.mm.hugepage-vmemmap"]
+    assert str(vm.status) == "fail" and vm.reports == [0] and "WARNING in f" in vm.reason
+    # the same with the report marked as a known issue: the known failure applies
+    tests = judge_tests(prep, console, [warn], known_issues={0})
+    vm = next(t for t in tests if t.name == "hugepage-vmemmap")
+    assert str(vm.status) == "xfail" and vm.reports == [0]
