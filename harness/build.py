@@ -13,6 +13,7 @@ import os
 import re
 import shlex
 import shutil
+import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -40,6 +41,15 @@ class BuildResult:
     commands: list[str] = field(default_factory=list)
     config_seconds: float = 0.0
     steps: int = 0
+
+
+def cross_gcc(target: Target) -> tuple[str, str]:
+    """The target's cross gcc and its `--version` text (part of a cache key): user-space
+    builds (workloads, selftests) need it present before anything else."""
+    gcc = f"{target.cross_compile}gcc"
+    if not shutil.which(gcc):
+        raise InfraError(f"cross compiler {gcc} not found; run ./bootstrap.sh")
+    return gcc, subprocess.run([gcc, "--version"], capture_output=True, text=True).stdout
 
 
 def build_dir_for(target: Target, source: KernelSource, cache: Path) -> Path:

@@ -24,7 +24,7 @@ from pathlib import Path
 from harness import arches
 from harness import build as build_mod
 from harness.config import Target
-from harness.errors import BuildError, ConfigError, InfraError
+from harness.errors import BuildError, ConfigError
 from harness.proc import Progress, run_logged
 
 KSFT_SKIP = 4
@@ -70,11 +70,6 @@ def _hash_tree(h: hashlib._Hash, root: Path, rel: Path) -> None:
     paths = [base] if base.is_file() else sorted(p for p in base.rglob("*") if p.is_file())
     for p in paths:
         h.update(str(p.relative_to(root)).encode() + b"\0" + p.read_bytes() + b"\0")
-
-
-def _compiler_id(gcc: str) -> str:
-    out = subprocess.run([gcc, "--version"], capture_output=True, text=True)
-    return out.stdout.splitlines()[0] if out.stdout else gcc
 
 
 def headers(target: Target, tree: Path, build_dir: Path, log: Path) -> Path:
@@ -140,9 +135,7 @@ def build(target: Target, tree: Path, build_dir: Path, suite: str, cache: Path, 
     if not (tree / SELFTESTS / suite / RUNNERS[suite]).exists():
         raise ConfigError(f"{tree} has no {SELFTESTS}/{suite}/{RUNNERS[suite]}")
     arch = arches.load().selftests_arch(target.debian_arch)
-    gcc = f"{target.cross_compile}gcc"
-    if not shutil.which(gcc):
-        raise InfraError(f"cross compiler {gcc} not found; run ./bootstrap.sh")
+    _, version = build_mod.cross_gcc(target)  # present, and in the cache key
     root = cache / "kselftest" / target.debian_arch
     root.mkdir(parents=True, exist_ok=True)
     log = root / f"{suite}-build.log"
@@ -151,7 +144,7 @@ def build(target: Target, tree: Path, build_dir: Path, suite: str, cache: Path, 
     progress = Progress(f"kselftest {suite}", quiet)
     progress.update("uapi headers", force=True)
     uapi = headers(target, tree, build_dir, log)
-    h = hashlib.sha256(f"{suite}\0{arch}\0{_compiler_id(gcc)}\0static-v1\0".encode())
+    h = hashlib.sha256(f"{suite}\0{arch}\0{version}\0static-v1\0".encode())
     _hash_tree(h, tree, Path(SELFTESTS) / suite)
     for rel in SHARED:
         if (tree / SELFTESTS / rel).exists():

@@ -11,7 +11,6 @@ import gzip
 import hashlib
 import io
 import shlex
-import shutil
 import stat
 import subprocess
 from collections.abc import Sequence
@@ -19,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness import arches, debian, kselftest, markers
+from harness import build as build_mod
 from harness.config import Scenario, Step, Target
 from harness.errors import BuildError, InfraError
 from harness.fsutil import atomic_write_bytes
@@ -107,11 +107,8 @@ def check_elf_machine(path: Path, debian_arch: str) -> None:
 
 def compile_workload(src: Path, target: Target, cache: Path) -> Path:
     """Build a workload statically with the target's cross compiler, cached by content."""
-    gcc = f"{target.cross_compile}gcc"
-    if not shutil.which(gcc):
-        raise InfraError(f"cross compiler {gcc} not found; run ./bootstrap.sh")
+    gcc, version = build_mod.cross_gcc(target)
     flags = ["-static", "-O2", "-Wall", "-pthread"]
-    version = subprocess.run([gcc, "--version"], capture_output=True, text=True).stdout
     key = hashlib.sha256(src.read_bytes() + version.encode() + " ".join(flags).encode())
     out = cache / "workloads" / target.debian_arch / f"{src.stem}-{key.hexdigest()[:12]}"
     if out.exists():

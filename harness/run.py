@@ -629,11 +629,11 @@ def judge_tests(
 ) -> list[ktap.TestResult]:
     """The kernel's own tests in the console (kselftest, KUnit), per test: named,
     crash reports attributed, the scenario's known failures applied; tests.json."""
-    tests = ktap.parse(console_text, user_from=markers.start_offset(console_text, prep.nonce))
+    user_from = markers.start_offset(console_text, prep.nonce)
+    tests = ktap.parse(console_text, user_from=user_from)
     known_issues = set(known_issues)
     user_docs = {t.doc for t in tests if not t.kernel}
-    started = markers.start_offset(console_text, prep.nonce) is not None
-    missing = prep.scenario.kselftests[len(user_docs) :] if started else ()
+    missing = prep.scenario.kselftests[len(user_docs) :] if user_from is not None else ()
     for n, _suite in enumerate(missing):
         # a suite that printed no TAP at all tested nothing: never a silent pass
         tests.append(ktap.TestResult("no-tap", ktap.Status.ERROR, doc=1_000_000 + n, reason=(
