@@ -6,7 +6,6 @@ or in and out of a canary patch rebuilds incrementally.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
@@ -23,6 +22,7 @@ from typing import IO
 
 from harness.config import Target, read_fragment
 from harness.errors import BuildError, InfraError, NotApplicable
+from harness.fsutil import exclusive_lock
 from harness.proc import Progress, eta, run_logged
 from harness.source import KernelSource
 
@@ -133,13 +133,8 @@ def locked(build_dir: Path) -> Iterator[int]:
     Yields the lock's descriptor: make inherits it, so a compiler left running by a
     killed harness still holds the directory until it exits.
     """
-    build_dir.mkdir(parents=True, exist_ok=True)
-    with open(build_dir / ".harness-lock", "w") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            fcntl.flock(fh, fcntl.LOCK_EX)  # wait for the other run
-        yield fh.fileno()
+    with exclusive_lock(build_dir / ".harness-lock", f"builds in {build_dir}") as fd:
+        yield fd
 
 
 def keep(build_dir: Path, files: list[Path], dest: Path) -> dict[Path, Path]:

@@ -14,7 +14,7 @@ import subprocess
 from pathlib import Path
 
 from harness.errors import InfraError
-from harness.fsutil import make_owned_dir, remove_owned
+from harness.fsutil import exclusive_lock, make_owned_dir, remove_owned
 from harness.proc import Progress
 
 log = logging.getLogger(__name__)
@@ -80,9 +80,15 @@ def download_deb(package: str, *, suites: list[str], arch: str, cache: Path) -> 
     the private apt state lives under cache/apt-<suite>-<arch>. An existing .deb is reused
     so a machine that fetched it once keeps working offline.
     """
-    pkg_name = package.split(":")[0]
     cache = cache.resolve()
-    cache.mkdir(parents=True, exist_ok=True)
+    # apt's own state locks make a second concurrent fetch fail, and a .deb being
+    # written would look downloaded: one fetch per folder at a time, checked under it
+    with exclusive_lock(cache / ".harness-fetch.lock", f"fetches into {cache}"):
+        return _download_deb(package, suites=suites, arch=arch, cache=cache)
+
+
+def _download_deb(package: str, *, suites: list[str], arch: str, cache: Path) -> Path:
+    pkg_name = package.split(":")[0]
     existing = sorted(cache.glob(f"{pkg_name}_*_{arch}.deb")) + sorted(
         cache.glob(f"{pkg_name}_*_all.deb")
     )
@@ -131,12 +137,14 @@ def extract_deb(deb: Path, dest: Path) -> Path:
     """Unpack a .deb's data into dest (once; a stamp records which .deb it came from)."""
     stamp = dest / STAMP
     digest = hashlib.sha256(deb.name.encode()).hexdigest()[:16]
-    if stamp.exists() and stamp.read_text().strip() == digest:
-        return dest
-    remove_owned(dest, dest.parent, legacy_mark=STAMP)
-    make_owned_dir(dest)
-    _run(["dpkg-deb", "-x", str(deb), str(dest)], what=f"dpkg-deb -x {deb.name}")
-    stamp.write_text(digest + "\n")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with exclusive_lock(dest.with_name(f".{dest.name}.lock"), f"extracts into {dest}"):
+        if stamp.exists() and stamp.read_text().strip() == digest:
+            return dest
+        remove_owned(dest, dest.parent, legacy_mark=STAMP)
+        make_owned_dir(dest)
+        _run(["dpkg-deb", "-x", str(deb), str(dest)], what=f"dpkg-deb -x {deb.name}")
+        stamp.write_text(digest + "\n")
     return dest
 
 

@@ -9,14 +9,19 @@ only directories it created and marked as its own.
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import logging
 import os
 import re
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 from harness import faults
 from harness.errors import ConfigError, InfraError
+
+log = logging.getLogger(__name__)
 
 OWNED_MARK = ".harness-owned"
 # names users give (targets, scenarios, kernel specs, run ids) become path components
@@ -31,6 +36,22 @@ def check_name(kind: str, name: str) -> str:
             "(no '/', no '..', not starting with '.' or '-', at most 128 characters)"
         )
     return name
+
+
+@contextlib.contextmanager
+def exclusive_lock(lock_file: Path, waiting: str = "") -> Iterator[int]:
+    """One process at a time past this point (two runs started on one fresh cache both
+    fetch and extract the same things). Yields the lock's descriptor, so a child that
+    inherits it keeps the lock while it runs."""
+    lock_file.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_file, "a") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if waiting:
+                log.info("waiting for another run that %s", waiting)
+            fcntl.flock(fh, fcntl.LOCK_EX)
+        yield fh.fileno()
 
 
 def fsync_dir(path: Path) -> None:

@@ -20,7 +20,7 @@ from harness import debian, patches
 from harness import git as gitmod
 from harness.config import Reader, did_you_mean, load_yaml, search_dirs
 from harness.errors import ConfigError, InfraError
-from harness.fsutil import check_name, make_owned_dir, remove_owned
+from harness.fsutil import check_name, exclusive_lock, make_owned_dir, remove_owned
 from harness.proc import Progress, eta
 from harness.state import ROOT, cache_root
 
@@ -152,13 +152,17 @@ def _debian_source(name: str, spec_file: Path, cache: Path) -> KernelSource:
         deb = debian.download_deb(package, suites=suites, arch="amd64", cache=cache / "downloads")
         return _tarball_from_deb(deb, cache / "downloads")
 
-    if not stamp.exists():
-        tb = tarball()
-        _extract_tarball(tb, tree, cache)
-        patches.record_pristine(tree)
-        stamp.write_text(f"{tb}\n")
-    elif not patches.has_manifest(tree):
-        _verify_old_tree(tree, tarball(), cache)
+    if not stamp.exists() or not patches.has_manifest(tree):
+        # two runs on a fresh cache would extract into the same .partial folder
+        tree.parent.mkdir(parents=True, exist_ok=True)
+        with exclusive_lock(tree.with_name(f".{name}.lock"), f"extracts {tree}"):
+            if not stamp.exists():
+                tb = tarball()
+                _extract_tarball(tb, tree, cache)
+                patches.record_pristine(tree)
+                stamp.write_text(f"{tb}\n")
+            elif not patches.has_manifest(tree):
+                _verify_old_tree(tree, tarball(), cache)
     version = read_version(tree)
     return KernelSource(
         name=name,

@@ -42,8 +42,8 @@ def lab_harness(harness, monkeypatch):
     return harness
 
 
-def test_kselftest_mm_per_test_on_lpae(lab_harness):
-    r = lab_harness("run", LPAE, "-s", "kselftest-mm-ci", timeout=3600)
+def _check_per_test(r) -> tuple[list[ktap.TestResult], dict]:
+    """The reader's per-test results against what the selftests counted themselves."""
     assert r.code in (0, 1), r.stdout + r.stderr
     console = (r.results / "console.log").read_text(errors="replace")
     doc = json.loads((r.results / "tests.json").read_text())
@@ -65,11 +65,33 @@ def test_kselftest_mm_per_test_on_lpae(lab_harness):
             assert leaves.count("fail") + leaves.count("error") >= int(f), t.name
             checked += 1
     assert checked >= 10
-    # per test in tests.json and JUnit, and what did not build is a skip saying why
+    # per test in tests.json and JUnit
     units = doc["units"]
     assert sum(doc["counts"].values()) == len(units) > 50
     root = ET.parse(r.results / "junit.xml").getroot()
     assert len(list(root.iter("testcase"))) == len(units) + 1  # + the scenario's own case
+    # every failure is either a known failure with its reason, or the run failed naming it
+    failing = [u for u in units if u["status"] in ("fail", "error")]
+    assert (r.code == 1) == bool(failing), failing
+    if failing:
+        assert f"kernel test failed: {failing[0]['path']}" in r.stdout
+    return raw, doc
+
+
+@pytest.mark.parametrize("target", ["arm64-bbml2-ci", "x86-64-ci"])
+def test_kselftest_mm_per_test(lab_harness, target):
+    """The same categories on the other CI targets' kernels (the builds their own
+    integration tests make), with the selftests cross-built for each arch."""
+    r = lab_harness("run", target, "-s", "kselftest-mm-ci", timeout=3600)
+    _check_per_test(r)
+    meta = r.meta["kselftests"][0]
+    assert meta["suite"] == "mm" and meta["binaries"] > 25, meta
+
+
+def test_kselftest_mm_per_test_on_lpae(lab_harness):
+    r = lab_harness("run", LPAE, "-s", "kselftest-mm-ci", timeout=3600)
+    raw, doc = _check_per_test(r)
+    units = doc["units"]
     by = {u["path"]: u for u in units}
     # what did not build is a skip saying why (Debian has no static libcap for armhf)
     assert by["kselftest.mm.mlock-random-test"]["status"] == "skip"
@@ -84,9 +106,6 @@ def test_kselftest_mm_per_test_on_lpae(lab_harness):
     )
     # a known failure with its cause (a 32-bit address space)
     assert any(u["status"] == "xfail" and "2GB" in u["path"] for u in units)
-    # every failure is either a known failure with its reason, or the run failed naming it
-    failing = [u for u in units if u["status"] in ("fail", "error")]
-    assert (r.code == 1) == bool(failing), failing
     # known failures say why; mremap_test also declares XFAILs of its own
     big = [u for u in units if "2GB_mremap" in u["path"]]
     assert big and all(u["status"] == "xfail" for u in big)

@@ -151,3 +151,37 @@ def test_worktree_name_of_a_repo_in_the_cache_is_the_same_from_every_checkout(tm
     outside.mkdir(parents=True)
     assert worktree_name(outside, a) != name_a  # a user's tree: its absolute path
     assert worktree_name(outside, a) == worktree_name(outside, b)
+
+
+def test_two_runs_on_a_fresh_cache_extract_the_source_once(tmp_path, monkeypatch):
+    """A nightly's parallel cells (or two terminals) start on an empty cache at once: they
+    used to untar into the same .partial folder and one crashed on rmtree."""
+    import subprocess
+    import threading
+
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("HARNESS_CACHE", str(cache))
+    t = make_fake_tree(tmp_path / "linux-source-6.12", ["CONFIG_BASE"])
+    for n in range(300):  # enough files that two extractions overlap
+        (t / "drivers" / f"d{n}").mkdir(parents=True)
+        (t / "drivers" / f"d{n}" / "x.c").write_text(f"int x{n};\n")
+    tarball = tmp_path / "linux-source-6.12.tar.gz"
+    subprocess.run(["tar", "-czf", str(tarball), "-C", str(tmp_path), t.name], check=True)
+    spec = tmp_path / "debian-test.yaml"
+    spec.write_text(f"package: linux-source-6.12\nsuites: [bookworm]\nlocal_tarball: {tarball}\n")
+    got: list[object] = []
+
+    def one() -> None:
+        try:
+            got.append(source._debian_source("debian-test", spec, cache).tree)
+        except Exception as e:  # noqa: BLE001 - the test reports what a run would crash on
+            got.append(e)
+
+    threads = [threading.Thread(target=one) for _ in range(3)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert got == [cache / "src" / "debian-test"] * 3, got
+    assert (cache / "src" / "debian-test" / "drivers" / "d299" / "x.c").exists()
+    assert not (cache / "src" / "debian-test.partial").exists()
