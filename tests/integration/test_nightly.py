@@ -24,6 +24,7 @@ from kseries import BUG_SUBJECT, comment, commit, commit_bug
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
+LAB = Path(__file__).parent / "lab"
 CHROMIUM = "/usr/bin/chromium"
 BOOT, CANARY = "arm32-highmem-ci/boot", "arm32-highmem-ci/pte-lockptr-highpte"
 TITLE = "BUG: unable to handle kernel NULL pointer dereference in __pte_offset_map_lock"
@@ -153,3 +154,46 @@ def test_html_renders_in_chromium(nightlies, tmp_path):
     dom = _chromium("--dump-dom", trend).stdout
     assert dom.count('data-status="new"') == 1 and dom.count('data-status="fixed"') == 1
     shutil.copy(shot, folder / "screenshot.png")  # for whoever looks at the results later
+
+
+def test_kernel_tests_per_test(next_repo, tmp_path):
+    """A kselftest cell: its tests one by one in summary.json, JUnit, KCIDB and the HTML.
+
+    Last in the file: the last night's ref again (its kernel is built), with its own
+    history.
+    """
+    from harness.nightly.reports import kcidb
+
+    repo, _ = next_repo
+    env = {
+        **os.environ,
+        "HARNESS_RESULTS": str(tmp_path),
+        "HARNESS_PATH": os.pathsep.join([str(LAB), os.environ.get("HARNESS_PATH", "")]),
+    }
+    proc = subprocess.run(
+        [sys.executable, "-m", "harness.cli", "nightly", "--kernel", str(repo),
+         "--ref", "next-20260303", "--targets", "arm32-highmem-ci",
+         "--scenarios", "kselftest-mm-smoke"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=3600,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
+    (folder,) = tmp_path.glob("nightly-next-20260303-*")
+    (cell,) = json.loads((folder / "summary.json").read_text())["cells"]
+    assert cell["status"] == "pass", cell
+    tests = {t["path"]: t for t in cell["tests"]}
+    # what each binary printed, test by test (mdwe_test has a dozen cases of its own)
+    assert {"kselftest.mm.map_fixed_noreplace", "kselftest.mm.mremap_dontunmap"} <= set(tests)
+    mdwe = [p for p in tests if p.startswith("kselftest.mm.mdwe_test.")]
+    assert len(mdwe) > 5, sorted(tests)
+    assert {t["status"] for t in tests.values()} <= {"pass", "skipped"}, tests
+    assert all(t["result"] == "pass" for t in tests.values() if t["status"] == "pass")
+    data = json.loads((folder / "kcidb.json").read_text())
+    kcidb.validate(data)
+    paths = {t["path"] for t in data["tests"]}
+    assert set(tests) <= paths
+    root = ET.parse(folder / "junit.xml").getroot()
+    prefix = "nightly.arm32-highmem-ci."
+    cases = {f"{c.get('classname')}.{c.get('name')}"[len(prefix) :] for c in root.iter("testcase")}
+    assert set(tests) <= cases, cases
+    page = (folder / "cells" / "arm32-highmem-ci--kselftest-mm-smoke.html").read_text()
+    assert "Kernel tests (" in page and "kselftest.mm.mdwe_test." in page
