@@ -72,6 +72,9 @@ def _hash_tree(h: hashlib._Hash, root: Path, rel: Path) -> None:
         h.update(str(p.relative_to(root)).encode() + b"\0" + p.read_bytes() + b"\0")
 
 
+BUILD_LOG = "harness-build.log"
+
+
 def headers(target: Target, tree: Path, build_dir: Path, log: Path) -> Path:
     """`make headers` into the kernel's build folder (its usr/include), under its lock."""
     with build_mod.locked(build_dir) as fd, open(log, "a") as fh:
@@ -122,7 +125,7 @@ def _reasons(output: str, failed: list[str]) -> dict[str, str]:
         hit = next((ln.strip() for ln in lines
                     if re.search(rf"\b{re.escape(name)}(\.c)?[:\s]", ln)
                     and ("error" in ln or "undefined reference" in ln)), "")  # fmt: skip
-        out[name] = hit[-300:] or "did not build (see kselftest-build.log)"
+        out[name] = hit[-300:] or "did not build (see the kselftest build log)"
     return out
 
 
@@ -138,7 +141,8 @@ def build(target: Target, tree: Path, build_dir: Path, suite: str, cache: Path, 
     _, version = build_mod.cross_gcc(target)  # present, and in the cache key
     root = cache / "kselftest" / target.debian_arch
     root.mkdir(parents=True, exist_ok=True)
-    log = root / f"{suite}-build.log"
+    sweep(root)
+    log = root / f"{suite}-build-{os.getpid()}.log"  # this run's: others build beside it
     log.write_text("")
     t0 = time.monotonic()
     progress = Progress(f"kselftest {suite}", quiet)
@@ -158,7 +162,10 @@ def build(target: Target, tree: Path, build_dir: Path, suite: str, cache: Path, 
     if manifest.exists():
         m = json.loads(manifest.read_text())
         progress.done(f"cached ({len(m['binaries'])} binaries)")
-        return Built(suite, out, m["binaries"], m["files"], m["not_built"], 0.0, True, log)
+        log.unlink()
+        kept = out / BUILD_LOG
+        return Built(suite, out, m["binaries"], m["files"], m["not_built"], 0.0, True,
+                     kept if kept.exists() else None)  # fmt: skip
     stage = _stage(tree, suite, root / f"stage-{os.getpid()}")
     tmp = out.with_name(f"{out.name}.tmp-{os.getpid()}")  # two runs may build it at once
     shutil.rmtree(tmp, ignore_errors=True)
@@ -196,6 +203,7 @@ def build(target: Target, tree: Path, build_dir: Path, suite: str, cache: Path, 
                 (tmp / name).parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(src, tmp / name)
         m = {"binaries": built, "files": files, "not_built": not_built}
+        shutil.copy(log, tmp / BUILD_LOG)  # the log of the build a cache hit reuses
         (tmp / "harness-manifest.json").write_text(json.dumps(m, indent=2) + "\n")
         try:
             tmp.rename(out)
@@ -205,9 +213,43 @@ def build(target: Target, tree: Path, build_dir: Path, suite: str, cache: Path, 
     finally:
         shutil.rmtree(stage.parents[3], ignore_errors=True)
         shutil.rmtree(tmp, ignore_errors=True)
+    log.unlink()
     seconds = time.monotonic() - t0
     progress.done(f"{len(built)} built, {len(failed)} not buildable here, in {seconds:.0f}s")
-    return Built(suite, out, built, files, not_built, seconds, False, log)
+    return Built(suite, out, built, files, not_built, seconds, False, out / BUILD_LOG)
+
+
+_LEFT = re.compile(r"(?:stage-|.*\.tmp-|.*-build-)(\d+)(?:\.log)?")
+FAILED_LOG_DAYS = 7  # a failed build's log is named in its error: kept a while
+
+
+def sweep(root: Path) -> list[Path]:
+    """What runs killed mid-build left (their staging copies, half outputs, logs).
+
+    Each carries its run's pid: a pid that no longer runs cannot finish it."""
+    gone = []
+    for p in root.iterdir():
+        m = _LEFT.fullmatch(p.name)
+        if not m or _alive(int(m.group(1))):
+            continue
+        if p.suffix == ".log" and time.time() - p.stat().st_mtime < FAILED_LOG_DAYS * 86400:
+            continue
+        if p.is_dir():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            p.unlink(missing_ok=True)
+        gone.append(p)
+    return gone
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def stub(name: str, why: str) -> str:

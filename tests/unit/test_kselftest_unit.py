@@ -174,7 +174,7 @@ def test_build_failures_get_their_compiler_error():
     got = kselftest._reasons(out, ["khugepaged", "ksm_tests", "mystery"])
     assert got["khugepaged"].startswith("khugepaged.c:1195:24: error: 'KSFT_SKIP' undeclared")
     assert got["ksm_tests"].endswith("fatal error: numa.h: No such file or directory")
-    assert got["mystery"] == "did not build (see kselftest-build.log)"
+    assert got["mystery"] == "did not build (see the kselftest build log)"
 
 
 def _prepared(tmp_path: Path, scenario: str):
@@ -223,3 +223,27 @@ def test_known_failures_need_their_options_and_reports_stay_with_tests(tmp_path)
     tests = judge_tests(prep, console, [warn], known_issues={0})
     vm = next(t for t in tests if t.name == "hugepage-vmemmap")
     assert str(vm.status) == "xfail" and vm.reports == [0]
+
+
+def test_sweep_removes_what_killed_builds_left(tmp_path):
+    """A SIGKILLed build leaves its staging copy, half output and log under its pid;
+    the next build removes them, and never another live run's."""
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    me = os.getpid()
+    for name in (f"stage-{dead.pid}", f"mm-0123456789abcdef.tmp-{dead.pid}", f"stage-{me}",
+                 f"mm-0123456789abcdef.tmp-{me}", "mm-0123456789abcdef"):  # fmt: skip
+        (tmp_path / name / "x").mkdir(parents=True)
+    old, mine = tmp_path / f"mm-build-{dead.pid}.log", tmp_path / f"mm-build-{me}.log"
+    old.write_text("gcc: error\n")
+    week = time.time() - (kselftest.FAILED_LOG_DAYS + 1) * 86400
+    os.utime(old, (week, week))
+    mine.write_text("")
+    gone = {p.name for p in kselftest.sweep(tmp_path)}
+    assert gone == {f"stage-{dead.pid}", f"mm-0123456789abcdef.tmp-{dead.pid}", old.name}
+    left = {p.name for p in tmp_path.iterdir()}
+    assert left == {f"stage-{me}", f"mm-0123456789abcdef.tmp-{me}", "mm-0123456789abcdef",
+                    mine.name}  # fmt: skip
+    # a failed build's log is named in its error message: it stays a while
+    old.write_text("gcc: error\n")
+    assert kselftest.sweep(tmp_path) == [] and old.exists()
