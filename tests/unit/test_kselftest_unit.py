@@ -199,11 +199,48 @@ def test_a_kselftest_step_that_printed_no_tap_is_an_error_not_a_pass(tmp_path):
     assert judge_tests(prep, "Booting Linux\nKernel panic\n", []) == []
 
 
+def test_run_vmtests_giving_up_says_why_and_is_a_skip_without_hugetlbfs(tmp_path):
+    """6.12's run_vmtests.sh exits before its first test on a kernel without hugetlbfs."""
+    from harness.build import BuildResult
+    from harness.run import judge_tests
+
+    prep = _prepared(tmp_path, "kselftest-mm")
+    console = (
+        "HARNESS: START n1 scenario=kselftest-mm\nHARNESS: STEP 1/1 BEGIN kselftest-mm\n"
+        "no hugetlbfs support in kernel?\n[   12.5] random: crng init done\n"
+        "harness: run_vmtests.sh running for 30s\n# harness: run_vmtests.sh exit 1\n"
+        "HARNESS: STEP 1/1 END kselftest-mm rc=0\n"
+    )
+    said = (
+        "run_vmtests.sh printed no TAP document and exited 1 "
+        "after 'no hugetlbfs support in kernel?'"
+    )
+    build = tmp_path / "build"
+    build.mkdir()
+    prep.build = BuildResult(build, build / "zImage", build / "vmlinux", build / "log", 0.0)
+    for config, status, reason in (
+        ("CONFIG_MMU=y\n", "skip", "the kernel lacks CONFIG_HUGETLBFS: run_vmtests.sh"),
+        ("CONFIG_HUGETLBFS=y\n", "error", said),  # it has hugetlbfs: a failure like any
+    ):
+        (build / ".config").write_text(config)
+        (t,) = judge_tests(prep, console, [])
+        assert (t.path, str(t.status)) == ("kselftest.mm.run_vmtests_sh", status)
+        assert t.reason.startswith(reason) and said in t.reason
+        assert t.log == ["no hugetlbfs support in kernel?"]
+    # no build of ours to read the config from: nothing is excused by what it might lack
+    prep.build = None
+    (t,) = judge_tests(prep, console, [])
+    assert (str(t.status), t.reason) == ("error", said)
+
+
 def test_known_failures_need_their_options_and_reports_stay_with_tests(tmp_path):
+    from harness.build import BuildResult
     from harness.oops.model import Report
     from harness.run import judge_tests
 
     prep = _prepared(tmp_path, "kselftest-mm")
+    (tmp_path / ".config").write_text("CONFIG_MMU=y\n# CONFIG_UNIX is not set\n")
+    prep.build = BuildResult(tmp_path, tmp_path / "zImage", tmp_path / "vmlinux", tmp_path, 0.0)
     console = (
         "HARNESS: START n1 scenario=kselftest-mm\nTAP version 13\n"
         "# running ./map_populate\n# TAP version 13\n# 1..1\n# Bail out! socketpair()\n"
@@ -213,7 +250,7 @@ def test_known_failures_need_their_options_and_reports_stay_with_tests(tmp_path)
     warn = Report("WARNING in f", start=console.index("WARNING"))
     tests = judge_tests(prep, console, [warn])
     by = {t.path: t for t in ktap.walk(tests)}
-    # no build folder here, so no .config: the kernel "lacks" CONFIG_UNIX, a skip
+    # the kernel lacks CONFIG_UNIX: a skip saying so
     assert str(by["kselftest.mm.map_populate.test_1"].status) == "skip"
     assert by["kselftest.mm.map_populate.test_1"].reason.startswith("the kernel lacks CONFIG_UNIX")
     # a known failure on arm, but the kernel printed a bug during it: it stays a failure
