@@ -540,8 +540,11 @@ class KnownFailure:
     # options the test needs: on a kernel without one of them the failure is a skip
     # ("the kernel lacks CONFIG_UNIX"); with all of them it is a failure like any other
     needs: tuple[str, ...] = ()
+    memory_below: int = 0  # MiB: a test that needs a bigger guest than the target's
 
-    def matches(self, path: str, arch: str, version: tuple[int, int, int], accel: str) -> bool:
+    def matches(
+        self, path: str, arch: str, version: tuple[int, int, int], accel: str, memory_mb: int = 0
+    ) -> bool:
         import fnmatch
 
         return (
@@ -549,6 +552,7 @@ class KnownFailure:
             and (not self.arches or arch in self.arches)
             and (not self.kernel or version_in_range(version, self.kernel))
             and (not self.accel or accel in self.accel)
+            and (not self.memory_below or 0 < memory_mb < self.memory_below)
         )
 
 
@@ -575,11 +579,18 @@ class Scenario:
     base: Scenario | None = None  # the scenario it inherits
 
     def known_failure(
-        self, path: str, arch: str, version: tuple[int, int, int], accel: str = ""
+        self,
+        path: str,
+        arch: str,
+        version: tuple[int, int, int],
+        accel: str = "",
+        memory_mb: int = 0,
     ) -> KnownFailure | None:
         """The known_failures entry for the test at path here, if any."""
-        return next((k for k in self.known_failures if k.matches(path, arch, version, accel)),
-                    None)  # fmt: skip
+        return next(
+            (k for k in self.known_failures if k.matches(path, arch, version, accel, memory_mb)),
+            None,
+        )
 
     def variant_for(self, version: tuple[int, int, int]) -> Variant | None:
         for v in self.variants:
@@ -753,7 +764,10 @@ def load_scenario(
             kernel=k.get("kernel", str, ""),
             accel=tuple(k.str_list("accel")),
             needs=tuple(k.str_list("needs")),
+            memory_below=k.get("memory_below", int, 0),
         )
+        if kf.memory_below < 0:
+            raise ConfigError(f"{path}: known_failures[{i}].memory_below: MiB, not negative")
         bad = [o for o in kf.needs if not re.fullmatch(r"CONFIG_[A-Z0-9_]+", o)]
         if bad:
             raise ConfigError(f"{path}: known_failures[{i}].needs: {bad[0]!r} is not CONFIG_X")

@@ -658,7 +658,8 @@ def judge_tests(
     have = read_fragment(config) if config is not None and config.exists() else None
 
     def known(path: str) -> tuple[ktap.Status, str] | None:
-        k = prep.scenario.known_failure(path, prep.target.arch, version, prep.accel)
+        k = prep.scenario.known_failure(path, prep.target.arch, version, prep.accel,
+                                        prep.target.qemu.memory_mb)  # fmt: skip
         if k is None:
             return None
         lacking = [o for o in k.needs if have is not None and have.get(o, "n") == "n"]

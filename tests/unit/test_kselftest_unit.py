@@ -284,3 +284,19 @@ def test_sweep_removes_what_killed_builds_left(tmp_path):
     # a failed build's log is named in its error message: it stays a while
     old.write_text("gcc: error\n")
     assert kselftest.sweep(tmp_path) == [] and old.exists()
+
+
+def test_known_failure_for_small_guests_only(tmp_path):
+    """mremap_test's 2 GB cases cannot map their source in a 2 GB guest; in a bigger
+    one their failure is the kernel's."""
+    s = load_scenario("kselftest-mm")
+    path = "kselftest.mm.mremap_test.2GB_mremap_-_Source_PUD-aligned"
+    assert s.known_failure(path, "arm64", (6, 12, 118), "tcg", 2048).memory_below == 4096
+    assert s.known_failure(path, "arm64", (6, 12, 118), "tcg", 8192) is None
+    assert s.known_failure(path, "arm64", (6, 12, 118), "tcg") is None  # memory unknown
+    # on arm32 the address space is the reason, whatever the memory
+    assert "32-bit" in s.known_failure(path, "arm", (6, 12, 118), "tcg", 8192).reason
+    _scenario(tmp_path, "bad", "inherits: kselftest-mm\nknown_failures:\n"
+              "  - {test: x, reason: y, memory_below: -1}\n")  # fmt: skip
+    with pytest.raises(ConfigError, match=r"known_failures\[0\].memory_below"):
+        load_scenario("bad")
