@@ -184,6 +184,8 @@ def parse(text: str, user_from: int | None = None) -> list[TestResult]:
             )
             if directive in ("TIMEOUT", "ERROR") and not reason:
                 test.reason = directive.lower()
+            if test.status == Status.SKIP:
+                _not_run(test)
             doc.tests.append(test)
             doc.log, doc.start = [], end
             continue
@@ -204,6 +206,17 @@ def parse(text: str, user_from: int | None = None) -> list[TestResult]:
         _finish(stack[0], end)
         out += _mark(stack[0], docs)
     return out
+
+
+def _not_run(test: TestResult) -> None:
+    """A test that skipped as a whole (kselftest's ksft_exit_skip() after its plan: "1..9",
+    "ok 2 # SKIP open(...) failed", exit 4) did not run the rest of its plan: they are
+    skips, not errors."""
+    said = [t.reason for t in test.subtests if t.status == Status.SKIP and t.reason]
+    why = said[-1] if said else test.reason or "it exited with the skip code"
+    for t in test.subtests:
+        if t.status == Status.ERROR and t.reason.startswith("no result"):
+            t.status, t.reason = Status.SKIP, f"not run: {test.name} skipped ({why})"[:300]
 
 
 def _mark(doc: _Doc, index: int) -> list[TestResult]:

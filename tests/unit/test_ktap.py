@@ -254,3 +254,28 @@ def test_a_nested_document_may_start_with_its_plan():
         ("a", "pass"),
         ("test 2", "xfail"),
     ]
+
+
+def test_a_test_that_skips_as_a_whole_did_not_run_the_rest_of_its_plan():
+    """ksm_functional_tests on a kernel without KSM (arm64-bbml2-ci, 6.12): its plan
+    says 9, ksft_exit_skip() reports one skip and exits 4."""
+    text = (
+        "TAP version 13\n# running ./ksm_functional_tests\n# TAP version 13\n# 1..9\n"
+        '# ok 2 # SKIP open("/sys/kernel/mm/ksm/run") failed\n'
+        "# # Planned tests != run tests (9 != 1)\n"
+        "# # Totals: pass:0 fail:0 xfail:0 xpass:0 skip:1 error:0\n# [SKIP]\n"
+        "ok 1 ksm_functional_tests # SKIP\n"
+        "# running ./pagemap_ioctl\n# TAP version 13\n# 1..3\n# ok 1 a\n"
+        "harness: TIMEOUT after 300s: pagemap_ioctl\nnot ok 2 pagemap_ioctl # exit=137\n1..2\n"
+    )
+    ksm, pagemap = ktap.parse(text)
+    assert str(ksm.status) == "skip" and len(ksm.subtests) == 9
+    assert {str(t.status) for t in ksm.subtests} == {"skip"}
+    by = {t.number: t for t in ksm.subtests}
+    assert by[2].reason == 'open("/sys/kernel/mm/ksm/run") failed'
+    assert by[1].reason == (
+        'not run: ksm_functional_tests skipped (open("/sys/kernel/mm/ksm/run") failed)'
+    )
+    assert all(by[n].reason == by[1].reason for n in range(3, 10))
+    # a test killed mid-plan did not skip: what it never reported stays an error
+    assert [str(t.status) for t in pagemap.subtests] == ["pass", "error", "error"]
