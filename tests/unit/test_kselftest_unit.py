@@ -300,3 +300,11 @@ def test_known_failure_for_small_guests_only(tmp_path):
               "  - {test: x, reason: y, memory_below: -1}\n")  # fmt: skip
     with pytest.raises(ConfigError, match=r"known_failures\[0\].memory_below"):
         load_scenario("bad")
+
+
+def test_mkdirty_needs_proc_mem_force_from_612():
+    s = load_scenario("kselftest-mm")
+    k = s.known_failure("kselftest.mm.mkdirty.write_failed_2", "arm64", (7, 3, 4), "tcg", 2048)
+    assert k is not None and k.needs == ("CONFIG_PROC_MEM_ALWAYS_FORCE",)
+    # before 6.12 there is no such option: a failure there is the kernel's
+    assert s.known_failure("kselftest.mm.mkdirty.write_failed", "x86", (6, 8, 0), "tcg") is None
