@@ -683,7 +683,6 @@ def judge_tests(
 
 
 _RUNNER_EXIT = re.compile(r"^# harness: (\S+) exit (\d+)$")
-_PRINTK = re.compile(r"^\s*(?:<\d+>)?\[\s*\d+\.\d+\]")
 _OURS = ("harness: ", "HARNESS: ")  # the watchdog's heartbeats, the init's markers
 
 
@@ -698,8 +697,10 @@ def _runner_exits(text: str) -> list[tuple[str, int, str]]:
         if m:
             out.append((m.group(1), int(m.group(2)), last))
             last = ""
-        elif line.strip() and not _PRINTK.match(line) and not line.startswith(_OURS):
-            last = line.strip()[:200]
+        elif (
+            (said := line.strip()) and not ktap.TIMESTAMP.match(said) and not said.startswith(_OURS)
+        ):
+            last = said[:200]
     return out
 
 
