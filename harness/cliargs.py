@@ -125,3 +125,14 @@ def add_remote_arguments(p: argparse.ArgumentParser) -> None:
         metavar="DIR",
         help="per-run directories go under DIR on the host (default /tmp); removed after",
     )
+
+
+def add_matrix_arguments(p: argparse.ArgumentParser) -> None:
+    """--targets and --scenarios: the matrix of `nightly` and `series`, spelled the same."""
+    p.add_argument("--targets", "-t", nargs="+", metavar="T", help="default: all targets")
+    p.add_argument("--scenarios", "-s", nargs="+", metavar="S", help="default: all scenarios")
+
+
+def names(values: list[str] | None) -> list[str]:
+    """Accept both `--targets a b` and `--targets a,b`."""
+    return [n for v in values or () for n in v.split(",") if n]

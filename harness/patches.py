@@ -576,7 +576,8 @@ def tree_lock(tree: Path, *, exclusive: bool, owned: bool | None = None) -> Iter
     a build can hand it to make: the lock then lasts as long as any compiler it started.
     The lock file lives in the harness's state folder, not next to the tree.
     """
-    if os.environ.get(HELD_ENV) == str(tree):
+    held = os.environ.get(HELD_ENV)
+    if held and Path(held) == tree.resolve():
         yield None
         return
     if owned is None:
@@ -594,6 +595,25 @@ def tree_lock(tree: Path, *, exclusive: bool, owned: bool | None = None) -> Iter
         if not exclusive:
             fcntl.flock(fh, fcntl.LOCK_SH)
         yield fh.fileno()
+
+
+@contextlib.contextmanager
+def holding(tree: Path) -> Iterator[None]:
+    """The tree alone for a whole job of many runs (bisect, nightly, series).
+
+    The runs it starts, in this process or as child processes, inherit the lock through
+    HELD_ENV; a job nested in another (a series bisecting) leaves the outer one's mark.
+    """
+    with tree_lock(tree, exclusive=True):
+        before = os.environ.get(HELD_ENV)
+        os.environ[HELD_ENV] = str(tree.resolve())
+        try:
+            yield
+        finally:
+            if before is None:
+                os.environ.pop(HELD_ENV, None)
+            else:
+                os.environ[HELD_ENV] = before
 
 
 @dataclass

@@ -269,8 +269,8 @@ def _git_source(path: Path, ref: str | None, cache: Path, origin: str) -> Kernel
     commit = gitmod.commit(path, ref or "HEAD")
     if not commit:
         raise ConfigError(f"--kernel {origin}: {ref or 'HEAD'!r} is not a commit in {path}")
-    name = worktree_name(path, cache)
-    wt = cache / "worktrees" / name
+    wt = harness_worktree(path, cache)
+    name = wt.name
     return KernelSource(
         name=name,
         tree=wt,
@@ -328,6 +328,12 @@ def worktree_name(repo: Path, cache: Path | None = None) -> str:
     except ValueError:
         key = str(repo)
     return f"git-{repo.name}-{hashlib.sha1(key.encode()).hexdigest()[:8]}"
+
+
+def harness_worktree(repo: Path, cache: Path | None = None) -> Path:
+    """The harness's own worktree of a user's repository (bisect, nightly, series)."""
+    cache = cache or cache_root()
+    return cache / "worktrees" / worktree_name(repo, cache)
 
 
 def in_place(path: Path, cache: Path) -> KernelSource:

@@ -5,17 +5,18 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from harness.cliargs import add_remote_arguments, non_negative_int, positive_int
+from harness.cliargs import (
+    add_matrix_arguments,
+    add_remote_arguments,
+    names,
+    non_negative_int,
+    positive_int,
+)
 
 EPILOG = """Exit codes: 0 no new regression and every canary caught (known issues
 listed), 1 new regression(s) (whatever else happened: the reports list it all), 3 harness
 failure (a canary not caught, an infrastructure error, a failed fetch), 4 usage or config
 error, 5 a canary needs a port to this kernel (stale), 130 interrupted."""
-
-
-def _names(values: list[str] | None) -> list[str]:
-    """Accept both `--targets a b` and `--targets a,b`."""
-    return [n for v in values or () for n in v.split(",") if n]
 
 
 def cmd_nightly(args: argparse.Namespace) -> int:
@@ -26,8 +27,8 @@ def cmd_nightly(args: argparse.Namespace) -> int:
         NightlyOptions(
             kernel=args.kernel,
             ref=args.ref,
-            targets=_names(args.targets),
-            scenarios=_names(args.scenarios),
+            targets=names(args.targets),
+            scenarios=names(args.scenarios),
             bisect_new=args.bisect_new,
             jobs=args.parallel,
             make_jobs=args.jobs,
@@ -57,8 +58,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--kernel", "-k", required=True, help="the local git tree (linux-next)")
     p.add_argument("--ref", help="ref to test (default: newest next-YYYYMMDD tag, else HEAD)")
-    p.add_argument("--targets", "-t", nargs="+", metavar="T", help="default: all targets")
-    p.add_argument("--scenarios", "-s", nargs="+", metavar="S", help="default: all scenarios")
+    add_matrix_arguments(p)
     p.add_argument(
         "--bisect-new",
         action="store_true",

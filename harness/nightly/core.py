@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
-import os
 import re
 import sys
 from collections.abc import Callable, Iterator
@@ -95,16 +94,12 @@ def held_worktree(repo: Path, commit: str, cache: Path) -> Iterator[source.Kerne
     under the matrix, and every run builds it as it stands (inplace:). Among the nightly's
     own runs, the matrix keeps a run that patches the tree alone (matrix.run_matrix).
     """
-    wt = cache / "worktrees" / source.worktree_name(repo, cache)
-    with patches.tree_lock(wt, exclusive=True):
+    wt = source.harness_worktree(repo, cache)
+    with patches.holding(wt):
         src = source.resolve(f"{repo}@{commit}", cache)
         if src.checkout is not None:  # resolve() leaves the checkout to the lock holder
             src.checkout()
-        os.environ[patches.HELD_ENV] = str(src.tree)
-        try:
-            yield src
-        finally:
-            os.environ.pop(patches.HELD_ENV, None)
+        yield src
 
 
 def expectations(scenarios: list[str], version: tuple[int, int, int]) -> dict:
