@@ -102,12 +102,19 @@ def test_xen_canary_through_host_has_the_local_title(harness, sshd, remote_dir):
     assert list(remote_dir.iterdir()) == []
 
 
+def _ctrl_c_as_in_a_terminal() -> None:
+    """A test suite started in the background (`.ci/run &`) inherits SIGINT ignored, and
+    Python then leaves it ignored: the harness under test gets Ctrl-C as a terminal would."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _start(sshd: LoopbackSshd, remote_dir: Path, root: Path) -> tuple[subprocess.Popen, Path]:
     proc = subprocess.Popen(
         [sys.executable, "-m", "harness.cli", "run", "x86-64-ci", "-q",
          *_host_args(sshd, remote_dir)],
         cwd=REPO, env={**os.environ, "HARNESS_RESULTS": str(root)},
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=_ctrl_c_as_in_a_terminal,
     )  # fmt: skip
     deadline = time.monotonic() + 900
     while time.monotonic() < deadline:
