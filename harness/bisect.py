@@ -199,6 +199,7 @@ class BisectResult:
     summary: str
     folder: Path
     culprit: str | None = None
+    revert: str = ""  # what reverting the culprit on top of the bad commit did
 
 
 def bisect(opts: BisectOptions) -> BisectResult:
@@ -216,14 +217,10 @@ def bisect(opts: BisectOptions) -> BisectResult:
     if base == bad:
         raise ConfigError(f"--bad {opts.bad} is an ancestor of --good {opts.good}: swap them?")
     count = int(gitmod.run(repo, "rev-list", "--count", f"{base}..{bad}"))
-    wt = source.cache_root() / "worktrees" / source.worktree_name(repo)
+    wt = source.harness_worktree(repo)
     # the worktree is ours for the whole bisection; steps (child processes) inherit the lock
-    with patches.tree_lock(wt, exclusive=True):
-        os.environ[patches.HELD_ENV] = str(wt)
-        try:
-            return _bisect(opts, repo, wt, good, bad, base, count)
-        finally:
-            os.environ.pop(patches.HELD_ENV, None)
+    with patches.holding(wt):
+        return _bisect(opts, repo, wt, good, bad, base, count)
 
 
 def _calibrate(
@@ -369,7 +366,9 @@ def _bisect(
     culprit = m.group(1)
     revert = _revert_check(repo, wt, bad, culprit, opts, folder, re.compile(match), n_good)
     text = _report(repo, opts, count, culprit, records, revert, folder, plan)
-    return _finish(folder, text, 0, culprit)
+    result = _finish(folder, text, 0, culprit)
+    result.revert = revert
+    return result
 
 
 @dataclass
@@ -554,6 +553,13 @@ def _report(
     return summary
 
 
+def mail_excerpt(report_txt: str, lines: int = 50) -> str:
+    """A report.txt cut for a mail: its header line dropped, hex dumps left out."""
+    raw = report_txt.split("\n\n", 1)[1] if "\n\n" in report_txt else report_txt
+    kept = [ln for ln in raw.strip().splitlines() if not _MAIL_NOISE.match(ln)]
+    return "\n".join(kept[:lines])
+
+
 def _mail(
     repo: Path,
     opts: BisectOptions,
@@ -567,9 +573,7 @@ def _mail(
     notes: list[str] | None = None,
 ) -> str:
     """A plain-text report in the style kernel reporters use on the lists."""
-    raw = report_txt.split("\n\n", 1)[1] if "\n\n" in report_txt else report_txt
-    kept = [ln for ln in raw.strip().splitlines() if not _MAIL_NOISE.match(ln)]
-    excerpt = "\n".join(kept[:50])
+    excerpt = mail_excerpt(report_txt)
     reproduce = RunOptions(opts.target, opts.scenario, kernel=f"{opts.kernel}@{opts.bad}").command()
     verdict = {
         "fixes/hides this issue": f'Reverting "{subject}" on top of {opts.bad} fixes/hides '

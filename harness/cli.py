@@ -92,7 +92,12 @@ def _save_crash(tb: str) -> Path | None:
 
 
 # Stages that own a subcommand register it themselves (each has register(subparsers)).
-_SUBCOMMAND_MODULES = ("harness.oops.cmd", "harness.lava.cmd", "harness.nightly.cmd")
+_SUBCOMMAND_MODULES = (
+    "harness.oops.cmd",
+    "harness.lava.cmd",
+    "harness.nightly.cmd",
+    "harness.series.cmd",
+)
 
 
 def _sigterm(signum, frame):  # noqa: ARG001 - signal handler signature
