@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.cliargs import add_run_arguments, positive_float
+from harness.delivery import read_secret
 from harness.errors import ConfigError
 from harness.run import RunOptions
 
@@ -103,13 +104,7 @@ def read_token(args: argparse.Namespace) -> str | None:
             "in a file (--token-file FILE, mode 600) or in $HARNESS_LAVA_TOKEN"
         )
     if args.token_file:
-        try:
-            text = args.token_file.read_text().strip()
-        except OSError as e:
-            raise ConfigError(f"--token-file {args.token_file}: {e.strerror}") from e
-        if not text or len(text.split()) != 1:
-            raise ConfigError(f"--token-file {args.token_file}: expected one token on one line")
-        return text
+        return read_secret(args.token_file, "--token-file")
     return os.environ.get("HARNESS_LAVA_TOKEN") or None
 
 

@@ -40,6 +40,8 @@ def cmd_nightly(args: argparse.Namespace) -> int:
             boot_timeout=args.timeout,
             quiet=args.quiet,
             host=remote_from_args(args),
+            send_mail=args.mail,
+            submit_kcidb=args.kcidb,
         )
     )
     print(result.mail, end="")
@@ -84,7 +86,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "or path; default: the settings' remote, else origin)",
     )
     p.add_argument("--no-fetch", action="store_true", help="do not fetch; test local refs")
-    p.add_argument("--config", help="nightly settings YAML (remote URL, matrix, KCIDB origin)")
+    p.add_argument("--config", help="nightly settings YAML (remote URL, matrix, KCIDB, mail relay)")
+    p.add_argument(
+        "--mail",
+        action="store_true",
+        help="send the summary mail through the settings' SMTP relay (mail: in --config; "
+        "password from mail.smtp.password_file or $HARNESS_SMTP_PASSWORD)",
+    )
+    p.add_argument(
+        "--kcidb",
+        action="store_true",
+        help="submit kcidb.json with KernelCI's kci-dev to the settings' endpoint (kcidb: in "
+        "--config; token from kcidb.token_file or $HARNESS_KCIDB_TOKEN)",
+    )
     p.add_argument("--timeout", type=positive_int, help="boot timeout of each run, in seconds")
     p.add_argument("--results", help="results root (default: results/)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr")

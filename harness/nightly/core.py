@@ -26,7 +26,7 @@ from harness.fsutil import atomic_write_text
 from harness.machine import RemoteOptions
 from harness.nightly import classify as cls
 from harness.nightly import history as hist
-from harness.nightly import kerneltests, matrix, settings, tree
+from harness.nightly import kerneltests, matrix, send, settings, tree
 from harness.nightly.model import NEW, Attempt, Bisection, Cell, Classified, Nightly
 from harness.nightly.reports import html, junit, kcidb, mail
 from harness.results import results_root
@@ -50,6 +50,8 @@ class NightlyOptions:
     boot_timeout: int | None = None
     quiet: bool = False
     host: RemoteOptions | None = None  # --host: every target boots there
+    send_mail: bool = False  # --mail: the summary through the settings' SMTP relay
+    submit_kcidb: bool = False  # --kcidb: kcidb.json to the settings' KCIDB endpoint
     hosts: dict[str, RemoteOptions | None] = field(default_factory=dict)  # filled by run()
 
 
@@ -125,6 +127,7 @@ def run(
 ) -> NightlyResult:
     """The whole nightly; `runner` and `bisector` are replaceable for tests."""
     cfg = settings.load(opts.config)
+    send.check(cfg, opts.config, opts.send_mail, opts.submit_kcidb)
     targets = opts.targets or cfg.matrix()[0]
     scenarios = opts.scenarios or cfg.matrix()[1]
     cells = matrix.plan(targets, scenarios)
@@ -179,7 +182,7 @@ def run(
                 if c.status == NEW and not c.cell.canary:
                     c.bisection = bisect_new(nightly, c, db, bisector, opts)
                     db.add_bisection(nid, c, c.bisection)
-        text = write_reports(nightly, classified, cfg, db)
+        text = write_reports(nightly, classified, cfg, db, opts)
         db.finish(nid, nightly.exit_code or 0)
     finally:
         db.close()
@@ -277,10 +280,15 @@ def bisect_new(
 
 
 def write_reports(
-    nightly: Nightly, cells: list[Classified], cfg: settings.Settings, db: hist.History
+    nightly: Nightly,
+    cells: list[Classified],
+    cfg: settings.Settings,
+    db: hist.History,
+    opts: NightlyOptions | None = None,
 ) -> str:
-    """KCIDB first (its validation can still make the night a harness failure), then the
-    exit code, then JUnit, HTML, the mail and summary.json."""
+    """KCIDB first (its validation or submission can still make the night a harness
+    failure), then the exit code and the mail (sent with --mail: a failed send is a harness
+    failure too), then JUnit, HTML and summary.json, which say all of it."""
     folder = nightly.folder
     try:
         kcidb.write(
@@ -288,13 +296,18 @@ def write_reports(
         )
     except InfraError as e:
         nightly.harness_failures.append(str(e))
+    if opts and opts.submit_kcidb:
+        send.submit_kcidb(nightly, cfg)
     nightly.exit_code = cls.exit_code(cells, nightly.harness_failures)
     nightly.finished = dt.datetime.now(dt.UTC)
+    text = mail.text(nightly, cells)
+    atomic_write_text(folder / "mail.txt", text)
+    if opts and opts.send_mail:
+        send.send_mail(nightly, cells, cfg, db, text)
+        nightly.exit_code = cls.exit_code(cells, nightly.harness_failures)
     junit.write(folder / "junit.xml", nightly, cells)
     trend = db.trend(nightly.tree, cfg.trend_length, include=nightly.nightly_id or 0)
     html.write_site(nightly, cells, trend)
-    text = mail.text(nightly, cells)
-    atomic_write_text(folder / "mail.txt", text)
     atomic_write_text(
         (folder / "summary.json"), json.dumps(summary(nightly, cells), indent=1) + "\n"
     )
@@ -324,6 +337,7 @@ def summary(nightly: Nightly, cells: list[Classified]) -> dict[str, Any]:
         "counts": dict(cls.counts(cells)),
         "notes": nightly.notes,
         "harness_failures": nightly.harness_failures,
+        "delivery": nightly.delivery,
         "cells": [
             {
                 "target": c.cell.target,

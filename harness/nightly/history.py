@@ -39,7 +39,9 @@ CREATE TABLE IF NOT EXISTS nightly (
     finished TEXT,
     exit_code INTEGER,
     complete INTEGER NOT NULL DEFAULT 0,
-    tag_date TEXT NOT NULL DEFAULT ''
+    tag_date TEXT NOT NULL DEFAULT '',
+    message_id TEXT NOT NULL DEFAULT '',
+    mail_references TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS result (
     nightly_id INTEGER NOT NULL REFERENCES nightly(id),
@@ -99,9 +101,11 @@ class History:
         self.db.row_factory = sqlite3.Row
         self.db.executescript(SCHEMA)
         cols = {r["name"] for r in self.db.execute("PRAGMA table_info(nightly)")}
-        if "tag_date" not in cols:  # a database from before history was ordered by tag date
-            self.db.execute("ALTER TABLE nightly ADD COLUMN tag_date TEXT NOT NULL DEFAULT ''")
-            self.db.commit()
+        # a database from before history was ordered by tag date, or before mail was sent
+        for col in ("tag_date", "message_id", "mail_references"):
+            if col not in cols:
+                self.db.execute(f"ALTER TABLE nightly ADD COLUMN {col} TEXT NOT NULL DEFAULT ''")
+        self.db.commit()
 
     def close(self) -> None:
         self.db.close()
@@ -172,6 +176,24 @@ class History:
             (_now(), exit_code, nightly_id),
         )
         self.db.commit()
+
+    def sent_mail(self, nightly_id: int, message_id: str, references: list[str]) -> None:
+        self.db.execute(
+            "UPDATE nightly SET message_id=?, mail_references=? WHERE id=?",
+            (message_id, " ".join(references), nightly_id),
+        )
+        self.db.commit()
+
+    def last_mail(self, tree: Path, before: int) -> tuple[str, list[str]] | None:
+        """The Message-ID of the tree's last mail sent before this nightly, and its References."""
+        row = self.db.execute(
+            "SELECT message_id, mail_references FROM nightly "
+            "WHERE tree=? AND id<? AND message_id!='' ORDER BY id DESC LIMIT 1",
+            (str(tree), before),
+        ).fetchone()
+        if row is None:
+            return None
+        return row["message_id"], row["mail_references"].split()
 
     def add_bisection(self, nightly_id: int, cell: Classified, b: Bisection) -> None:
         self.db.execute(

@@ -189,6 +189,7 @@ class Nightly:
     notes: list[str] = field(default_factory=list)  # fetch problems and the like
     harness_failures: list[str] = field(default_factory=list)  # outside any cell
     nightly_id: int | None = None
+    delivery: dict[str, str] = field(default_factory=dict)  # mail / kcidb: what became of it
 
     @property
     def name(self) -> str:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.config import Reader, list_scenarios, list_targets, load_yaml
+from harness.delivery import KcidbSettings, MailSettings, kcidb_settings, mail_settings
 from harness.errors import ConfigError
 from harness.machine import RemoteOptions
 
@@ -37,6 +38,8 @@ class Settings:
     artifacts_url: str = ""  # where the nightly folder is published; else file:// links
     trend_length: int = 30
     hosts: list[HostEntry] = field(default_factory=list)
+    mail: MailSettings | None = None  # --mail sends the summary through this relay
+    kcidb: KcidbSettings | None = None  # --kcidb submits kcidb.json here
 
     def matrix(self) -> tuple[list[str], list[str]]:
         return (self.targets or list_targets(), self.scenarios or list_scenarios())
@@ -67,6 +70,8 @@ def load(path: Path | None = None) -> Settings:
         s.artifacts_url = r.get("artifacts_url", str, s.artifacts_url)
         s.trend_length = r.get("trend_length", int, s.trend_length)
         s.hosts = _hosts(r, path)
+        s.mail = mail_settings(r)
+        s.kcidb = kcidb_settings(r)
         r.finish()
         where = f"{path}: "
         if not re.fullmatch(r"[a-z0-9_]+", s.origin):

@@ -7,14 +7,14 @@ RFC 5322 (email.policy.default), ready for `git send-email` or any MTA.
 
 from __future__ import annotations
 
-import email.policy
 import os
 import subprocess
 from collections.abc import Sequence
 from email.message import EmailMessage
-from email.utils import formataddr, formatdate, getaddresses, make_msgid
+from email.utils import formataddr, getaddresses
 from pathlib import Path
 
+from harness import delivery
 from harness import git as gitmod
 from harness.series.mbox import Series
 
@@ -72,17 +72,12 @@ def build(series: Series, frm: str, to: list[str], cc: list[str], body: str) -> 
     """The reply message: Re: subject, In-Reply-To and References to the cover letter."""
     first = series.first
     subject = first.subject
-    msg = EmailMessage(policy=email.policy.default)
-    msg["From"] = frm
-    msg["To"] = ", ".join(to)
-    if cc:
-        msg["Cc"] = ", ".join(cc)
-    msg["Subject"] = subject if subject.lower().startswith("re:") else f"Re: {subject}"
-    msg["Date"] = formatdate(localtime=True)
-    domain = (getaddresses([frm]) or [("", "")])[0][1].rpartition("@")[2] or "localhost"
-    msg["Message-ID"] = make_msgid("harness", domain=domain)
-    if first.message_id:
-        msg["In-Reply-To"] = first.message_id
-        msg["References"] = " ".join([*first.references, first.message_id])
-    msg.set_content(body, cte="8bit" if not body.isascii() else "7bit")
-    return msg
+    return delivery.message(
+        frm,
+        to,
+        cc,
+        subject if subject.lower().startswith("re:") else f"Re: {subject}",
+        body,
+        in_reply_to=first.message_id or None,
+        references=first.references,
+    )

@@ -3,7 +3,8 @@
 next-20260301 is clean, next-20260302 adds the pte_lockptr HIGHPTE bug as an upstream
 commit, next-20260303 reverts it. Three nightlies on arm32-highmem-ci x [boot, the
 pte_lockptr canary] must read: all green (canary caught); exactly one new regression
-(boot), bisected to the bug; fixed. The reports validate (KCIDB) and render (Chromium).
+(boot), bisected to the bug; fixed. The reports validate (KCIDB) and render (Chromium), and
+leave the machine: mail through an SMTP relay and KCIDB through kci-dev, on loopback.
 """
 
 from __future__ import annotations
@@ -18,8 +19,10 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+import yaml
 from gitutil import git_env
 from kseries import BUG_SUBJECT, comment, commit, commit_bug
+from loopback_outbox import KcidbEndpoint, SmtpSink
 
 pytestmark = pytest.mark.integration
 
@@ -28,6 +31,7 @@ LAB = Path(__file__).parent / "lab"
 CHROMIUM = "/usr/bin/chromium"
 BOOT, CANARY = "arm32-highmem-ci/boot", "arm32-highmem-ci/pte-lockptr-highpte"
 TITLE = "BUG: unable to handle kernel NULL pointer dereference in __pte_offset_map_lock"
+KCIDB_TOKEN = "lab-kcidb-token-0123"
 
 
 @pytest.fixture(scope="module")
@@ -51,21 +55,36 @@ def next_repo(kernel_git_repo):
 
 
 @pytest.fixture(scope="module")
-def nightlies(next_repo, tmp_path_factory):
-    """The three nightlies, run as a lab would: `harness nightly`, one after the other."""
+def outbox(tmp_path_factory):
+    """The lab's SMTP relay and KCIDB endpoint on loopback, and settings that name them."""
+    with SmtpSink() as sink, KcidbEndpoint(KCIDB_TOKEN) as ep:
+        cfg = tmp_path_factory.mktemp("lab") / "nightly.yaml"
+        cfg.write_text(yaml.safe_dump({
+            "mail": {"from": "Lab nightly <nightly@lab.example.org>", "to": ["linux-mm@kvack.org"],
+                     "smtp": {"host": "127.0.0.1", "port": sink.port, "security": "none"}},
+            "kcidb": {"url": ep.url},
+        }))  # fmt: skip
+        yield cfg, sink, ep
+
+
+@pytest.fixture(scope="module")
+def nightlies(next_repo, outbox, tmp_path_factory):
+    """The three nightlies, run as a lab would: `harness nightly`, one after the other,
+    mailing the summary and submitting to KCIDB (the token in the environment)."""
     repo, tags = next_repo
     results = tmp_path_factory.mktemp("nightly-results")
-    env = {**os.environ, "HARNESS_RESULTS": str(results)}
+    env = {**os.environ, "HARNESS_RESULTS": str(results), "HARNESS_KCIDB_TOKEN": KCIDB_TOKEN}
     out = {}
     for ref, extra in (("next-20260301", []), ("next-20260302", ["--bisect-new"]),
                        ("next-20260303", [])):  # fmt: skip
         proc = subprocess.run(
             [sys.executable, "-m", "harness.cli", "nightly", "--kernel", str(repo), "--ref", ref,
              "--targets", "arm32-highmem-ci", "--scenarios", "boot", "pte-lockptr-highpte",
-             *extra],
+             "--config", str(outbox[0]), "--mail", "--kcidb", *extra],
             cwd=REPO, env=env, capture_output=True, text=True, timeout=5400,
         )  # fmt: skip
         sys.stderr.write(proc.stderr[-4000:])
+        assert KCIDB_TOKEN not in proc.stdout + proc.stderr
         (folder,) = results.glob(f"nightly-{ref}-*")
         summary = json.loads((folder / "summary.json").read_text())
         out[ref] = (proc, folder, summary)
@@ -122,6 +141,28 @@ def test_reports_validate(nightlies):
     boot_tests = [t for t in data["tests"] if t["path"] == "harness.boot"]
     assert [t["status"] for t in boot_tests] == ["FAIL", "FAIL"]
     assert all(Path(t["log_url"][len("file://") :]).exists() for t in boot_tests)
+
+
+def test_mail_and_kcidb_leave_the_machine(nightlies, outbox):
+    """Each night's mail reached the relay, threaded (the fix answers the regression's mail),
+    and each night's KCIDB document reached the endpoint, which validated it."""
+    _, _, out = nightlies
+    _, sink, ep = outbox
+    refs = ["next-20260301", "next-20260302", "next-20260303"]
+    mails = [r.message for r in sink.received]
+    assert [m["Subject"].split(":")[0] for m in mails] == [f"[harness nightly] {r}" for r in refs]
+    assert all(r.recipients == ["linux-mm@kvack.org"] for r in sink.received)
+    assert mails[0]["In-Reply-To"] is None and mails[1]["In-Reply-To"] is None
+    assert mails[2]["In-Reply-To"] == mails[1]["Message-ID"]
+    assert TITLE in mails[1].get_content()
+    assert [d["checkouts"][0]["git_commit_name"] for d in ep.accepted] == refs
+    assert ep.refused == []
+    for ref, m in zip(refs, mails, strict=True):
+        folder, summary = out[ref][1], out[ref][2]
+        assert m["Message-ID"] in summary["delivery"]["mail"]
+        assert summary["delivery"]["kcidb"].startswith(f"submitted to {ep.url}")
+        for f in folder.rglob("*"):
+            assert not f.is_file() or KCIDB_TOKEN.encode() not in f.read_bytes(), f
 
 
 def _chromium(*args: str) -> subprocess.CompletedProcess:

@@ -29,6 +29,12 @@ def test_usage_errors(argv, code, capsys):
     assert "error:" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("flag", ["--mail", "--kcidb"])
+def test_nightly_delivery_without_settings_is_4_before_the_tree(tmp_path, capsys, flag):
+    assert cli.main(["nightly", "--kernel", str(tmp_path / "none"), flag]) == 4
+    assert f"{flag}: no settings file (--config FILE)" in capsys.readouterr().err
+
+
 def test_an_unexpected_exception_is_3_and_kept(monkeypatch, tmp_path, capsys):
     monkeypatch.setenv("HARNESS_RESULTS", str(tmp_path))
 
