@@ -16,10 +16,11 @@ from urllib.parse import urlparse
 import yaml
 
 from harness import run
-from harness.errors import ConfigError
+from harness.errors import ConfigError, InfraError
 from harness.fsutil import atomic_write_text
 from harness.lava import job as jobmod
 from harness.lava import local, logparse, publish
+from harness.lava.store import ArtifactStore
 from harness.proc import Progress
 from harness.verdict import Verdict
 
@@ -102,21 +103,31 @@ def run_submit(
     artifact_url: str | None = None,
     out: Path | None = None,
     poll: float = 5.0,
+    store: ArtifactStore | None = None,
 ) -> run.RunOutcome:
-    """`harness lava submit`: the job run by a lab, judged here from its log."""
-    from harness.lava.rest import LavaServer  # requests only for this path
+    """`harness lava submit`: the job run by a lab, judged here from its log.
+
+    With a store (the nightly's), the artifacts go where the store says and the job
+    points there; else at --artifact-url, else file://.
+    """
+    from harness.lava.rest import LOST, LavaServer  # requests only for this path
 
     prep = start(opts, argv)
     lab = LavaServer(server, token)
 
     def body(prep: run.Prepared) -> tuple[Verdict, list]:
-        if not artifact_url and not _loopback(server):
+        url = artifact_url
+        if store is not None:
+            url = store.url_for((out or prep.rdir / "lava") / "artifacts", prep.rdir.name)
+        if not url and not _loopback(server):
             print(
                 "[lava] no --artifact-url: the job uses file:// URLs, which only a worker "
                 "on this machine can fetch",
                 file=sys.stderr,
             )
-        files = write_job(prep, out, artifact_url)
+        files = write_job(prep, out, url)
+        if store is not None:
+            store.publish(files.dir / "artifacts", prep.rdir.name)
         t_boot = time.monotonic()
         job_id = lab.submit(files.job.read_text())
         prep.meta.merge(
@@ -134,15 +145,22 @@ def run_submit(
             on_state=lambda st, _t: progress.update(f"job {st.id}: {st.state} {st.health}"),
         )
         progress.done(f"job {job_id}: " + (f"{final.health}" if final else "timed out, canceled"))
+        if final is not None and final.health == LOST:
+            prep.meta.merge("lava", health=LOST, failure_comment=final.failure_comment,
+                            device=final.device, worker=lab.worker_of(final.device))  # fmt: skip
+            raise InfraError(f"LAVA lost job {job_id}: {final.failure_comment}")
         text = lab.logs(job_id)
         atomic_write_text(files.dir / "lava.log", text)
         results = lab.results(job_id)
         atomic_write_text(files.dir / "result.yaml", results)
+        device = final.device if final else ""
         prep.meta.merge(
             "lava",
             health=final.health if final else "Canceled",
             failure_comment=final.failure_comment if final else "",
             results=_summary(results),
+            device=device,
+            worker=lab.worker_of(device) if device else "",
         )
         return judge_log(prep, text, t_boot, timed_out=final is None)
 

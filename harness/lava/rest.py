@@ -21,6 +21,10 @@ from harness.errors import ConfigError, InfraError
 log = logging.getLogger(__name__)
 
 FINISHED = "Finished"
+RUNNING = "Running"
+OFFLINE = "Offline"
+LOST = "Lost"  # our health for a job whose worker vanished (LAVA keeps it Running)
+LOST_AFTER = 30.0  # seconds a worker stays Offline before its job counts as lost
 # a lab's server drops keep-alive connections and restarts: GETs are retried, never a POST
 _RETRY = Retry(
     total=6,
@@ -39,6 +43,7 @@ class JobState:
     state: str
     health: str
     failure_comment: str = ""
+    device: str = ""  # the device the scheduler gave it (empty until then)
 
 
 class LavaServer:
@@ -109,11 +114,31 @@ class LavaServer:
     def state(self, job_id: int) -> JobState:
         d = self._json(self._call("GET", f"jobs/{job_id}/"), f"job {job_id}")
         try:
-            return JobState(int(d["id"]), d["state"], d["health"], d.get("failure_comment") or "")
+            return JobState(
+                int(d["id"]),
+                d["state"],
+                d["health"],
+                d.get("failure_comment") or "",
+                d.get("actual_device") or "",
+            )
         except (KeyError, TypeError, ValueError, AttributeError):
             raise InfraError(
                 f"LAVA server {self.url}: job {job_id}: unexpected answer {str(d)[:200]!r}"
             ) from None
+
+    def workers(self) -> list[dict[str, Any]]:
+        """The lab's workers (hostname, state: Online/Offline, health)."""
+        d = self._json(self._call("GET", "workers/"), "workers")
+        rows = d.get("results", []) if isinstance(d, dict) else d
+        return [w for w in rows or [] if isinstance(w, dict)]
+
+    def worker_of(self, device: str) -> str:
+        """The worker a device hangs off ("" when the server will not say)."""
+        try:
+            d = self._json(self._call("GET", f"devices/{device}/"), f"device {device}")
+            return str(d.get("worker_host") or "")
+        except (InfraError, ConfigError, AttributeError):
+            return ""
 
     def cancel(self, job_id: int) -> None:
         try:
@@ -128,6 +153,14 @@ class LavaServer:
         """The job's test cases as YAML (LAVA's own 'lava' suite included)."""
         return self._call("GET", f"jobs/{job_id}/yaml/").text
 
+    def worker_state(self, worker: str) -> str:
+        """Online or Offline ("" when the server will not say)."""
+        try:
+            d = self._json(self._call("GET", f"workers/{worker}/"), f"worker {worker}")
+            return str(d.get("state") or "")
+        except (InfraError, ConfigError, AttributeError):
+            return ""
+
     def wait(
         self,
         job_id: int,
@@ -135,9 +168,16 @@ class LavaServer:
         *,
         poll: float = 5.0,
         on_state: Callable[[JobState, float], None] | None = None,
+        lost_after: float = LOST_AFTER,
     ) -> JobState | None:
-        """Poll until Finished; None when the timeout passed first (the job is canceled)."""
+        """Poll until Finished; None when the timeout passed first (the job is canceled).
+
+        A job whose worker went offline (the server stops hearing it after a minute) would
+        stay Running until the worker comes back: once its worker has been Offline for
+        `lost_after` seconds, the job is canceled and comes back with health "Lost".
+        """
         t0 = time.monotonic()
+        worker, offline_since = "", None
         while True:
             st = self.state(job_id)
             if on_state:
@@ -147,6 +187,16 @@ class LavaServer:
             if time.monotonic() - t0 > timeout:
                 self.cancel(job_id)
                 return None
+            if st.state == RUNNING and st.device:
+                worker = worker or self.worker_of(st.device)
+                if worker and self.worker_state(worker) == OFFLINE:
+                    offline_since = offline_since or time.monotonic()
+                    if time.monotonic() - offline_since >= lost_after:
+                        self.cancel(job_id)
+                        why = f"worker {worker} went offline while it ran the job"
+                        return JobState(st.id, FINISHED, LOST, why, st.device)
+                else:
+                    offline_since = None
             time.sleep(poll)
 
 

@@ -42,6 +42,7 @@ def cmd_nightly(args: argparse.Namespace) -> int:
             host=remote_from_args(args),
             send_mail=args.mail,
             submit_kcidb=args.kcidb,
+            lava=args.lava,
         )
     )
     print(result.mail, end="")
@@ -87,6 +88,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--no-fetch", action="store_true", help="do not fetch; test local refs")
     p.add_argument("--config", help="nightly settings YAML (remote URL, matrix, KCIDB, mail relay)")
+    p.add_argument(
+        "--lava",
+        metavar="URL",
+        help="run the cells of the targets a LAVA job can describe as jobs in this lab "
+        "(lava: in --config for the token file, targets and artifact store; token default "
+        "$HARNESS_LAVA_TOKEN); the rest run here",
+    )
     p.add_argument(
         "--mail",
         action="store_true",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
+import os
 import re
 import sys
 from collections.abc import Callable, Iterator
@@ -23,10 +24,12 @@ from harness.bisect import BisectOptions, BisectResult, bisect
 from harness.config import Expectation, load_scenario
 from harness.errors import EXIT_INFRA, HarnessError, InfraError
 from harness.fsutil import atomic_write_text
+from harness.lava.store import ArtifactStore
 from harness.machine import RemoteOptions
 from harness.nightly import classify as cls
 from harness.nightly import history as hist
 from harness.nightly import kerneltests, matrix, send, settings, tree
+from harness.nightly import lab as labmod
 from harness.nightly.model import NEW, Attempt, Bisection, Cell, Classified, Nightly
 from harness.nightly.reports import html, junit, kcidb, mail
 from harness.results import results_root
@@ -52,6 +55,8 @@ class NightlyOptions:
     host: RemoteOptions | None = None  # --host: every target boots there
     send_mail: bool = False  # --mail: the summary through the settings' SMTP relay
     submit_kcidb: bool = False  # --kcidb: kcidb.json to the settings' KCIDB endpoint
+    lava: str | None = None  # --lava URL: the lab's server (else the settings' lava:)
+    lab: labmod.LabPlan | None = None  # filled by run(): which targets run in the lab
     hosts: dict[str, RemoteOptions | None] = field(default_factory=dict)  # filled by run()
 
 
@@ -131,7 +136,13 @@ def run(
     targets = opts.targets or cfg.matrix()[0]
     scenarios = opts.scenarios or cfg.matrix()[1]
     cells = matrix.plan(targets, scenarios)
-    opts = replace(opts, hosts={t: opts.host or cfg.host_for(t) for t in targets})
+    lab = _lab_plan(opts, cfg, targets)
+    in_lab = set(lab.targets) if lab else set()
+    opts = replace(
+        opts,
+        hosts={t: None if t in in_lab else (opts.host or cfg.host_for(t)) for t in targets},
+        lab=lab,
+    )
     retries = cfg.retries if opts.retries is None else opts.retries
     jobs = opts.jobs or settings.default_jobs()
 
@@ -156,6 +167,9 @@ def run(
     )
     (nightly.harness_failures if not fetch.ok else nightly.notes).append(fetch.note)
     _say(opts, f"{repo} at {ref.name} ({ref.commit[:12]}): {len(cells)} runs, {jobs} at a time")
+    if lab:
+        nightly.notes.append(lab_note(lab))
+        _say(opts, lab_note(lab))
     _say(opts, f"reports: {folder}")
 
     db = hist.History(root / "nightly.sqlite")
@@ -211,14 +225,20 @@ def _run_matrix(
         )
 
     try:
-        with held_worktree(nightly.tree, nightly.commit, source.cache_root()) as src:
+        with (
+            held_worktree(nightly.tree, nightly.commit, source.cache_root()) as src,
+            _artifact_store(opts, nightly) as store,
+        ):
             if runner is None:
+                lab = opts.lab
                 runner = matrix.ProcessRunner(
                     f"{source.IN_PLACE}{src.tree}",
                     opts.make_jobs or matrix.make_jobs_for(jobs),
                     opts.boot_timeout,
                     say=lambda text: _say(opts, text),
                     hosts=opts.hosts,
+                    lava={t: lab.spec(store) for t in lab.targets} if lab else None,
+                    env={**os.environ, settings.LAVA_TOKEN_ENV: lab.token} if lab else None,
                 )
             attempts = matrix.run_matrix(
                 cells, runner, nightly.folder / "runs", jobs=jobs, retries=retries,
@@ -234,6 +254,39 @@ def _run_matrix(
                 a.summary = f"built {a.commit[:12]}, not {nightly.commit[:12]}: the worktree moved"
                 a.verdict, a.exit_code, a.reports = "infra-error", EXIT_INFRA, []
     return attempts, src
+
+
+def _lab_plan(
+    opts: NightlyOptions, cfg: settings.Settings, targets: list[str]
+) -> labmod.LabPlan | None:
+    """--lava or the settings' lava:, placed and checked before anything is built."""
+    lab = cfg.lava
+    if opts.lava:
+        lab = replace(lab, server=opts.lava) if lab else settings.LavaLab(opts.lava)
+    if lab is None:
+        return None
+    plan = labmod.plan(lab, targets, str(opts.config or "--lava"))
+    if plan.targets:
+        labmod.check(plan)
+    return plan
+
+
+def lab_note(lab: labmod.LabPlan) -> str:
+    here = "; ".join(f"{t} here ({why})" for t, why in lab.here.items())
+    online = ", ".join(lab.workers) or "none online"
+    return (
+        f"LAVA lab {lab.lab.server}: {', '.join(lab.targets) or 'no target'} "
+        f"(workers: {online})" + (f"; {here}" if here else "")
+    )
+
+
+@contextlib.contextmanager
+def _artifact_store(opts: NightlyOptions, nightly: Nightly) -> Iterator[ArtifactStore | None]:
+    if opts.lab is None or not opts.lab.targets:
+        yield None
+        return
+    with labmod.artifact_store(opts.lab.lab, nightly.folder) as store:
+        yield store
 
 
 def bisect_new(
@@ -324,6 +377,7 @@ def summary(nightly: Nightly, cells: list[Classified]) -> dict[str, Any]:
             "titles": a.titles,
             "results_dir": str(a.results_dir or ""),
             "seconds": a.seconds,
+            "where": a.where,
         }
 
     return {

@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 from harness.config import Scenario, load_scenario, load_target
 from harness.errors import EXIT_INFRA
@@ -134,8 +135,12 @@ class ProcessRunner:
         boot_timeout: int | None = None,
         say: Callable[[str], None] | None = None,
         hosts: dict[str, RemoteOptions | None] | None = None,
+        lava: dict[str, dict[str, Any]] | None = None,
+        env: dict[str, str] | None = None,
     ):
         self.hosts = hosts or {}
+        self.lava = lava or {}  # target -> the lab its cells run in (lab.LabPlan.spec)
+        self.env = env  # the runs' environment (the lab's token goes this way, not argv)
         self.kernel = kernel
         self.make_jobs = make_jobs
         self.boot_timeout = boot_timeout
@@ -153,6 +158,7 @@ class ProcessRunner:
             "results_root": str(root),
             "boot_timeout": self.boot_timeout,
             "remote": remote_argv(self.hosts.get(cell.target)),
+            "lava": self.lava.get(cell.target),
         }
         t0 = time.monotonic()
         if self.say:
@@ -167,6 +173,7 @@ class ProcessRunner:
                 stderr=subprocess.STDOUT,
                 text=True,
                 preexec_fn=die_with_parent(signal.SIGTERM),  # a killed nightly takes it along
+                env=self.env,
             )
             with self._lock:
                 self._children.add(proc)
@@ -240,7 +247,20 @@ def read_attempt(result: dict, output: str, returncode: int) -> Attempt:
         cause=v.get("cause") or "",
         variant=meta.get("variant") or "",
         tests=tests,
+        where=where_it_ran(meta),
     )
+
+
+def where_it_ran(meta: dict) -> str:
+    """Where a run booted, for the reports: a lab's job and worker, an SSH host, or here."""
+    lava = meta.get("lava") or {}
+    if lava.get("job_id") is not None:
+        on = lava.get("worker") or lava.get("device")
+        return f"lava job {lava['job_id']}" + (f" on {on}" if on else "")
+    machine = (meta.get("boot") or {}).get("machine") or {}
+    if machine.get("kind") == "ssh":
+        return f"ssh {machine.get('host', '?')}"
+    return "here"
 
 
 def _json(path: Path):

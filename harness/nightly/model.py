@@ -84,6 +84,7 @@ class Attempt:
     cause: str = ""  # for a patch error: already applied, or does not apply
     # the kernel's own tests it ran (tests.json "units": path, status, reason, reports)
     tests: list[dict[str, Any]] = field(default_factory=list)
+    where: str = ""  # where it booted: "here", "ssh HOST", "lava job N on WORKER"
 
     @property
     def counted(self) -> list[dict[str, Any]]:

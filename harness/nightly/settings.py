@@ -12,9 +12,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.config import Reader, list_scenarios, list_targets, load_yaml
-from harness.delivery import KcidbSettings, MailSettings, kcidb_settings, mail_settings
+from harness.delivery import (
+    KcidbSettings,
+    MailSettings,
+    kcidb_settings,
+    mail_settings,
+    read_secret,
+)
 from harness.errors import ConfigError
+from harness.lava.store import parse_bind
 from harness.machine import RemoteOptions
+
+LAVA_TOKEN_ENV = "HARNESS_LAVA_TOKEN"
 
 
 @dataclass(frozen=True)
@@ -23,6 +32,32 @@ class HostEntry:
 
     remote: RemoteOptions
     targets: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class LavaLab:
+    """A LAVA lab the nightly fans its cells out to (`lava:`, or `--lava URL`)."""
+
+    server: str
+    token_file: Path | None = None  # else $HARNESS_LAVA_TOKEN
+    targets: tuple[str, ...] = ()  # empty: every target a LAVA job can describe
+    poll: float = 10.0
+    artifacts_url: str = ""  # where workers fetch artifacts (served or uploaded)
+    serve: tuple[str, int] | None = None  # the nightly serves them on HOST:PORT
+    upload: str = ""  # or this command puts each run's artifacts/ in the lab's store
+
+    def token(self) -> str:
+        token = (
+            read_secret(self.token_file, "lava.token_file")
+            if self.token_file
+            else os.environ.get(LAVA_TOKEN_ENV)
+        )
+        if not token:
+            raise ConfigError(
+                f"--lava {self.server}: submitting needs a LAVA API token: lava.token_file in "
+                f"the settings, or ${LAVA_TOKEN_ENV}"
+            )
+        return token
 
 
 @dataclass
@@ -40,6 +75,7 @@ class Settings:
     hosts: list[HostEntry] = field(default_factory=list)
     mail: MailSettings | None = None  # --mail sends the summary through this relay
     kcidb: KcidbSettings | None = None  # --kcidb submits kcidb.json here
+    lava: LavaLab | None = None  # cells of its targets run as jobs in this lab
 
     def matrix(self) -> tuple[list[str], list[str]]:
         return (self.targets or list_targets(), self.scenarios or list_scenarios())
@@ -72,6 +108,7 @@ def load(path: Path | None = None) -> Settings:
         s.hosts = _hosts(r, path)
         s.mail = mail_settings(r)
         s.kcidb = kcidb_settings(r)
+        s.lava = _lava(r, path)
         r.finish()
         where = f"{path}: "
         if not re.fullmatch(r"[a-z0-9_]+", s.origin):
@@ -109,3 +146,37 @@ def _hosts(r: Reader, path: Path) -> list[HostEntry]:
         h.finish()
         out.append(HostEntry(remote, targets))
     return out
+
+
+def _lava(r: Reader, path: Path) -> LavaLab | None:
+    if r.get("lava", dict, None) is None:
+        return None
+    lv = r.sub("lava")
+    where = f"{path}: lava"
+    server = lv.get("server", str, required=True)
+    if not re.match(r"https?://[^/]", server):
+        raise ConfigError(f"{where}.server: expected an http(s) URL, got {server!r}")
+    token_file = lv.get("token_file", str, None)
+    targets = tuple(lv.str_list("targets"))
+    poll = lv.get("poll", (int, float), 10.0)
+    a = lv.sub("artifacts")
+    url = a.get("url", str, "")
+    serve = a.get("serve", str, None)
+    upload = a.get("upload", str, "")
+    a.finish()
+    lv.finish()
+    bind = parse_bind(serve, f"{where}.artifacts.serve") if serve else None
+    if serve and upload:
+        raise ConfigError(f"{where}.artifacts: serve or upload, not both")
+    if upload and not url:
+        raise ConfigError(f"{where}.artifacts.url: needed with upload (where workers fetch)")
+    if bind and not url and bind[0] in ("0.0.0.0", "::", ""):
+        raise ConfigError(
+            f"{where}.artifacts.url: needed when serving on {serve}: the name workers reach "
+            "this machine by"
+        )
+    if poll <= 0:
+        raise ConfigError(f"{where}.poll: expected seconds > 0, got {poll}")
+    return LavaLab(
+        server, Path(token_file) if token_file else None, targets, float(poll), url, bind, upload
+    )

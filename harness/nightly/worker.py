@@ -9,6 +9,7 @@ with its details, goes to OUT as JSON.
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sys
 from dataclasses import asdict
@@ -16,7 +17,7 @@ from pathlib import Path
 
 from harness.errors import EXIT_INFRA, HarnessError
 from harness.fsutil import atomic_write_text
-from harness.run import RunOptions, execute, remote_from_argv
+from harness.run import RunOptions, RunOutcome, execute, remote_from_argv
 from harness.verdict import Kind
 
 
@@ -39,7 +40,7 @@ def main(argv: list[str]) -> int:
     )
     try:
         opts.remote = remote_from_argv(spec.get("remote") or [])
-        outcome = execute(opts)
+        outcome = _in_the_lab(opts, spec["lava"]) if spec.get("lava") else execute(opts)
     except HarnessError as e:  # before a results folder existed (unknown target, ...)
         atomic_write_text(out, json.dumps({"error": str(e), "exit_code": e.exit_code}))
         return e.exit_code
@@ -64,6 +65,23 @@ def main(argv: list[str]) -> int:
     }
     atomic_write_text(out, json.dumps(result, default=str))
     return 0
+
+
+def _in_the_lab(opts: RunOptions, lava: dict) -> RunOutcome:
+    """The same run as a LAVA job (`harness lava submit`), judged here from its log."""
+    from harness.lava import flow
+    from harness.lava.store import ArtifactStore
+
+    argv = ["harness", "lava", "submit", opts.target, "--scenario", opts.scenario,
+            "--kernel", opts.kernel, "--server", lava["server"]]  # fmt: skip
+    return flow.run_submit(
+        opts,
+        argv,
+        lava["server"],
+        os.environ.get("HARNESS_LAVA_TOKEN"),
+        poll=float(lava.get("poll") or 10.0),
+        store=ArtifactStore.from_spec(lava.get("store")),
+    )
 
 
 if __name__ == "__main__":

@@ -4,17 +4,23 @@ PostgreSQL) started by the test on loopback for the REST submission path.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
+import sys
+import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import requests
+import yaml
 from run_files import RUN_FILES
 
 from harness import config, qemu
@@ -23,9 +29,12 @@ from harness.lava.validate import validate_device, validate_job
 
 pytestmark = pytest.mark.integration
 
+REPO = Path(__file__).resolve().parents[2]
 TITLE_612 = "BUG: unable to handle kernel NULL pointer dereference in __pte_offset_map_lock"
 DEVICE_DICTS = Path("/etc/lava-server/dispatcher-config/devices")
-WORKER, DEVICE, USER = "harness-ci-worker", "harness-ci-qemu", "harness-ci"
+WORKERS = ("harness-ci-worker", "harness-ci-worker-2")
+DEVICES = ("harness-ci-qemu", "harness-ci-qemu-2")
+USER = "harness-ci"
 
 needs_lava_run = pytest.mark.skipif(
     not shutil.which("lava-run") or os.geteuid() != 0,
@@ -162,9 +171,40 @@ def _spawn(argv: list[str], log: Path) -> subprocess.Popen:
     )
 
 
+@dataclass
+class Lab:
+    url: str
+    token: str
+    workers: dict[str, subprocess.Popen]  # name -> its lava-worker process (own session)
+    work: Path
+
+
+def _worker_token(name: str) -> str:
+    code = f"from lava_scheduler_app.models import Worker as W; print(W.objects.get(hostname='{name}').token)"  # noqa: E501
+    return _manage("shell", "-c", code, check=True).strip()
+
+
+def _spawn_worker(name: str, url: str, work: Path) -> subprocess.Popen:
+    return _spawn(
+        ["lava-worker", "--name", name, "--url", url, "--token", _worker_token(name),
+         "--worker-dir", str(work / name), "--log-file", str(work / f"{name}.log")],
+        work / f"{name}.out",
+    )  # fmt: skip
+
+
+def _online(url: str, token: str, name: str) -> bool:
+    try:
+        w = requests.get(f"{url}api/v0.2/workers/{name}/", timeout=5,
+                         headers={"Authorization": f"Token {token}"})  # fmt: skip
+        return w.ok and w.json()["state"] == "Online"
+    except requests.RequestException:
+        return False
+
+
 @pytest.fixture(scope="session")
 def lava_server(tmp_path_factory):
-    """lava-server (gunicorn + scheduler) and a lava-worker on 127.0.0.1, one QEMU device."""
+    """lava-server (gunicorn + scheduler) and two lava-workers (separate processes and
+    state dirs) on 127.0.0.1, one QEMU device each."""
     needed = ("lava-server", "lava-worker", "gunicorn3", "pg_ctlcluster", "lava-run")
     missing = [c for c in needed if not shutil.which(c)]
     if missing or os.geteuid() != 0:
@@ -177,28 +217,25 @@ def lava_server(tmp_path_factory):
     _manage("users", "add", USER, "--superuser", "--staff", "--passwd", secrets.token_hex(8))
     token = _manage("tokens", "add", "--user", USER, check=True).strip().splitlines()[-1]
     _manage("device-types", "add", "qemu")
-    _manage("workers", "add", WORKER)
-    wtoken = _manage(
-        "shell",
-        "-c",
-        f"from lava_scheduler_app.models import Worker; "
-        f"print(Worker.objects.get(hostname='{WORKER}').token)",
-        check=True,
-    ).strip()
-    _manage("devices", "add", "--device-type", "qemu", "--worker", WORKER, DEVICE)
-    _manage("devices", "update", "--health", "GOOD", "--worker", WORKER, DEVICE, check=True)
-    # jobs a killed earlier session left queued or running would hold the device
+    dict_files = []
+    for i, (worker, device) in enumerate(zip(WORKERS, DEVICES, strict=True)):
+        _manage("workers", "add", worker)
+        _manage("devices", "add", "--device-type", "qemu", "--worker", worker, device)
+        _manage("devices", "update", "--health", "GOOD", "--worker", worker, device, check=True)
+        dict_file = DEVICE_DICTS / f"{device}.jinja2"
+        mac = f"52:54:00:12:34:{0x59 + i:02x}"
+        dict_file.write_text(f"{{% extends 'qemu.jinja2' %}}\n{{% set mac_addr = '{mac}' %}}\n")
+        dict_files.append(dict_file)
+    # jobs a killed earlier session left queued or running would hold the devices
     _manage(
         "shell",
         "-c",
         "from lava_scheduler_app.models import Device, TestJob as J; "
         f"J.objects.filter(submitter__username='{USER}').exclude(state=J.STATE_FINISHED)"
         ".update(state=J.STATE_FINISHED, health=J.HEALTH_CANCELED); "
-        f"Device.objects.filter(hostname='{DEVICE}').update(state=Device.STATE_IDLE)",
+        f"Device.objects.filter(hostname__in={list(DEVICES)!r}).update(state=Device.STATE_IDLE)",
         check=True,
     )
-    dict_file = DEVICE_DICTS / f"{DEVICE}.jinja2"
-    dict_file.write_text("{% extends 'qemu.jinja2' %}\n{% set mac_addr = '52:54:00:12:34:59' %}\n")
     port = _free_port()
     url = f"http://127.0.0.1:{port}/"
     procs = [
@@ -218,58 +255,54 @@ def lava_server(tmp_path_factory):
                 "lavaserver",
             ],
             work / "gunicorn.log",
-        ),
+        ),  # fmt: skip
         # it drops to the lavaserver user: its log stays in /var/log/lava-server
         _spawn(["lava-server", "manage", "lava-scheduler"], work / "scheduler.out"),
-        _spawn(
-            [
-                "lava-worker",
-                "--name",
-                WORKER,
-                "--url",
-                url,
-                "--token",
-                wtoken,
-                "--worker-dir",
-                str(work / "worker"),
-                "--log-file",
-                str(work / "worker.log"),
-            ],
-            work / "worker.out",
-        ),
     ]
+    workers = {}
     try:
         deadline = time.monotonic() + 120
-        while True:
-            try:
-                w = requests.get(
-                    f"{url}api/v0.2/workers/{WORKER}/",
-                    timeout=5,
-                    headers={"Authorization": f"Token {token}"},
-                )
-                if w.ok and w.json()["state"] == "Online":
-                    break
-            except requests.RequestException:
-                pass
+        while not requests_ok(url):
             if time.monotonic() > deadline:
                 raise RuntimeError(f"lava-server not up after 120 s; see {work}")
             time.sleep(1)
-        print(f"\nlava-server up on {url} in {time.monotonic() - t0:.0f}s")
-        yield url, token
+        workers = {w: _spawn_worker(w, url, work) for w in WORKERS}
+        while not all(_online(url, token, w) for w in WORKERS):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"lava workers not online after 120 s; see {work}")
+            time.sleep(1)
+        print(f"\nlava-server and {len(WORKERS)} workers up on {url} in "
+              f"{time.monotonic() - t0:.0f}s")  # fmt: skip
+        yield Lab(url, token, workers, work)
     finally:
-        for p in procs:
-            try:
-                os.killpg(p.pid, 15)
-                p.wait(20)
-            except (ProcessLookupError, subprocess.TimeoutExpired):
-                os.killpg(p.pid, 9)
-        dict_file.unlink(missing_ok=True)
+        for p in [*procs, *workers.values()]:
+            _kill_session(p)
+        for f in dict_files:
+            f.unlink(missing_ok=True)
         if stop_pg:
             subprocess.run(stop_pg, capture_output=True)
 
 
+def requests_ok(url: str) -> bool:
+    try:
+        return requests.get(f"{url}api/v0.2/", timeout=5).status_code < 500
+    except requests.RequestException:
+        return False
+
+
+def _kill_session(p: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
+    """The process and everything it started in its session (lava-run, QEMU)."""
+    try:
+        os.killpg(p.pid, sig)
+        p.wait(20)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(p.pid, signal.SIGKILL)
+        p.wait(20)
+
+
 def test_submit_round_trip_on_a_real_lava_server(lava_server, harness, monkeypatch):
-    url, token = lava_server
+    url, token = lava_server.url, lava_server.token
     monkeypatch.setenv("HARNESS_LAVA_TOKEN", token)
     clean = harness("lava", "submit", "arm32-highmem-ci", "--server", url, "--poll", "2")
     assert clean.code == 0, clean.stdout + clean.stderr
@@ -293,3 +326,92 @@ def test_submit_round_trip_on_a_real_lava_server(lava_server, harness, monkeypat
     assert canary.meta["lava"]["health"] == "Incomplete"  # the lab's word for the panic
     assert canary.meta["canary_result"]["caught"] is True
     assert token not in json.dumps(canary.meta)
+
+
+# --- the nightly fanned out to the two-worker lab --------------------------------------
+
+LAB_TARGETS = ["arm32-highmem-ci", "arm64-bbml2-ci"]
+LAB_SCENARIOS = ["boot", "smoke", "pte-lockptr-highpte"]  # the canary: arm only
+
+
+def _nightly(repo: Path, results: Path, *extra: str, env: dict | None = None):
+    proc = subprocess.run(
+        [sys.executable, "-m", "harness.cli", "nightly", "--kernel", str(repo),
+         "--ref", "v6.12-debian", "--targets", *LAB_TARGETS, "--scenarios", *LAB_SCENARIOS,
+         "--parallel", "2", *extra],
+        cwd=REPO, env={**os.environ, "HARNESS_RESULTS": str(results), **(env or {})},
+        capture_output=True, text=True, timeout=5400,
+    )  # fmt: skip
+    sys.stderr.write(proc.stderr[-4000:])
+    (folder,) = results.glob("nightly-*")
+    return proc, json.loads((folder / "summary.json").read_text())
+
+
+def _cells(summary: dict) -> dict[str, tuple[str, str]]:
+    return {f"{c['target']}/{c['scenario']}": (c["status"], c["title"]) for c in summary["cells"]}
+
+
+def _kill_a_worker_mid_job(lab: Lab, name: str, device: str, stop: threading.Event) -> list:
+    """Watch the lab; the first time a job runs on `device`, SIGKILL its worker (and the
+    lava-run and QEMU it started)."""
+    killed: list[int] = []
+    headers = {"Authorization": f"Token {lab.token}"}
+    while not stop.is_set() and not killed:
+        with contextlib.suppress(requests.RequestException, ValueError, KeyError):
+            jobs = requests.get(f"{lab.url}api/v0.2/jobs/?state=Running", headers=headers,
+                                timeout=5).json()["results"]  # fmt: skip
+            for j in jobs:
+                if j.get("actual_device") == device:
+                    time.sleep(3)  # the boot is under way
+                    _kill_session(lab.workers[name], signal.SIGKILL)
+                    killed.append(j["id"])
+                    break
+        stop.wait(1)
+    return killed
+
+
+def test_nightly_on_a_two_worker_lab_agrees_with_the_local_nightly(
+    lava_server, kernel_git_repo, tmp_path
+):
+    """2 targets x 3 scenarios on the lab (artifacts served by the nightly over HTTP) and
+    here: the same verdicts and titles cell for cell; jobs ran on both workers; a worker
+    killed mid-job costs that job (lost, resubmitted to the other worker), not the night."""
+    lab = lava_server
+    cfg = tmp_path / "nightly.yaml"
+    cfg.write_text(yaml.safe_dump({"lava": {"server": lab.url, "poll": 2,
+                                            "artifacts": {"serve": "127.0.0.1:0"}}}))  # fmt: skip
+    t0 = time.monotonic()
+    local, local_summary = _nightly(kernel_git_repo, tmp_path / "local")
+    t_local = time.monotonic() - t0
+    assert local.returncode == 0, local.stdout + local.stderr[-3000:]
+
+    stop = threading.Event()
+    killer: list = []
+    watcher = threading.Thread(
+        target=lambda: killer.extend(_kill_a_worker_mid_job(lab, WORKERS[1], DEVICES[1], stop))
+    )
+    watcher.start()
+    t0 = time.monotonic()
+    try:
+        remote, lab_summary = _nightly(kernel_git_repo, tmp_path / "lab", "--config", str(cfg),
+                                       env={"HARNESS_LAVA_TOKEN": lab.token})  # fmt: skip
+    finally:
+        stop.set()
+        watcher.join()
+    t_lab = time.monotonic() - t0
+    print(f"\nlocal nightly {t_local:.0f} s, lab nightly {t_lab:.0f} s")
+    assert remote.returncode == 0, remote.stdout + remote.stderr[-3000:]
+    assert _cells(lab_summary) == _cells(local_summary)
+    assert _cells(lab_summary)["arm32-highmem-ci/pte-lockptr-highpte"][0] == "caught"
+    wheres = [a["where"] for c in lab_summary["cells"] for a in c["attempts"]]
+    assert all(w.startswith("lava job ") for w in wheres), wheres
+    assert any(w.endswith(f"on {WORKERS[0]}") for w in wheres), wheres
+    assert any(w.endswith(f"on {WORKERS[1]}") for w in wheres), wheres
+    assert all(a["where"] == "here" for c in local_summary["cells"] for a in c["attempts"])
+    assert len(killer) == 1, "no job ran on the second worker"
+    lost = [a for c in lab_summary["cells"] for a in c["attempts"]
+            if f"lava job {killer[0]} " in a["where"] + " "]  # fmt: skip
+    assert [a["verdict"] for a in lost] == ["infra-error"], lost
+    assert "went offline" in lost[0]["summary"]
+    assert lab.token not in json.dumps(lab_summary)
+    assert "LAVA lab " + lab.url in "\n".join(lab_summary["notes"])

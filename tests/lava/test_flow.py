@@ -160,6 +160,9 @@ class _Lab(BaseHTTPRequestHandler):
             return self._send(200, text, "application/yaml")
         if self.path == "/api/v0.2/jobs/2/yaml/":
             return self._send(200, (REST / "job-2-results.yaml").read_text(), "application/yaml")
+        if self.path == "/api/v0.2/devices/harness-qemu-01/":  # the device the job ran on
+            return self._send(200, json.dumps({"hostname": "harness-qemu-01",
+                                               "worker_host": "harness-worker-01"}))  # fmt: skip
         self._send(404, "{}")
 
 
@@ -180,9 +183,12 @@ def test_submit_round_trip_on_a_recorded_exchange(fake_build, lab):
     assert out.verdict.exit_code == 1, out.summary
     assert [r.title for r in out.reports] == [TITLE_612]
     assert _Lab.calls[0].endswith("/api/v0.2/jobs/ Token s3cret")
-    assert _Lab.calls[-2:] == ["GET /api/v0.2/jobs/2/logs/", "GET /api/v0.2/jobs/2/yaml/"]
+    assert _Lab.calls[-3:] == ["GET /api/v0.2/jobs/2/logs/", "GET /api/v0.2/jobs/2/yaml/",
+                               "GET /api/v0.2/devices/harness-qemu-01/"]  # fmt: skip
     meta = json.loads((out.results_dir / "metadata.json").read_text())
     assert meta["lava"]["job_id"] == 2 and meta["lava"]["health"] == "Incomplete"
+    assert meta["lava"]["device"] == "harness-qemu-01"
+    assert meta["lava"]["worker"] == "harness-worker-01"
     assert meta["lava"]["job_url"] == lab.rstrip("/") + "/scheduler/job/2"
     assert {"suite": "lava", "name": "job", "result": "fail"} in meta["lava"]["results"]
     assert (out.results_dir / "lava" / "lava.log").read_text().startswith("- {")
@@ -297,3 +303,29 @@ def test_a_hung_lava_run_is_stopped_and_judged_a_timeout(tmp_path, monkeypatch):
     assert lr.timed_out and lr.returncode != 0 and lr.seconds < 10
     boot = logparse.boot_result(logparse.parse_log(lr.log.read_text()), "n", timed_out=True)
     assert boot.ending == "timeout-total" and boot.console == "Booting Linux\n"
+
+
+def test_a_job_whose_worker_went_offline_is_lost_not_waited_out():
+    from harness.lava import rest
+
+    class Lab(rest.LavaServer):
+        canceled: list[int] = []
+        polls = 0
+
+        def state(self, job_id):
+            Lab.polls += 1
+            return rest.JobState(job_id, "Running", "Unknown", "", "qemu-2")
+
+        def worker_of(self, device):
+            return "worker-2"
+
+        def worker_state(self, worker):
+            return "Online" if Lab.polls < 3 else "Offline"
+
+        def cancel(self, job_id):
+            Lab.canceled.append(job_id)
+
+    st = Lab("https://lab.example/").wait(9, timeout=60, poll=0.01, lost_after=0.05)
+    assert st.health == rest.LOST and st.device == "qemu-2"
+    assert st.failure_comment == "worker worker-2 went offline while it ran the job"
+    assert Lab.canceled == [9] and Lab.polls >= 4

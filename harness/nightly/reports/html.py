@@ -117,9 +117,10 @@ on {{ c.previous.ref }}{% if c.previous.title %}: {{ c.previous.title }}{% endif
 </p>{% endif %}{% endif %}
 <h2>Runs</h2>
 <table id="attempts"><tr><th>#</th><th>verdict</th><th>summary</th><th>build</th><th>boot</th>
-<th>logs</th></tr>
+<th>where</th><th>logs</th></tr>
 {% for a in c.attempts %}<tr><td>{{ loop.index }}</td><td>{{ a.verdict }}</td>
-<td>{{ a.summary }}</td><td>{{ a.build_seconds }} s</td><td>{{ a.boot_seconds }} s</td><td>
+<td>{{ a.summary }}</td><td>{{ a.build_seconds }} s</td><td>{{ a.boot_seconds }} s</td>
+<td>{{ a.where }}</td><td>
 {% if a.results_dir %}{% set d = up ~ rel(a.results_dir) %}
 <a href="{{ d }}/console.log">console.log</a> <a href="{{ d }}/build.log">build.log</a>
 <a href="{{ d }}/report.txt">report.txt</a> <a href="{{ d }}/metadata.json">metadata.json</a>

@@ -45,6 +45,9 @@ def _entry(nightly: Nightly, c: Classified, full: bool) -> list[str]:
             lines.append(f"    call trace: {trace}")
         if c.bisection:
             lines += ["    bisect: " + s for s in c.bisection.summary.strip().splitlines()[:6]]
+        where = c.attempts[-1].where if c.attempts else ""
+        if where and where != "here":
+            lines.append(f"    ran: {where}")
         lines.append(f"    reproduce: {reproducer(nightly, c)}")
         lines.append(f"    report: {page_name(c)}")
     return lines
