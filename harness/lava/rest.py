@@ -132,13 +132,16 @@ class LavaServer:
         rows = d.get("results", []) if isinstance(d, dict) else d
         return [w for w in rows or [] if isinstance(w, dict)]
 
-    def worker_of(self, device: str) -> str:
-        """The worker a device hangs off ("" when the server will not say)."""
+    def _field(self, path: str, key: str) -> str:
+        """One field of one object, "" when the server will not say (best effort)."""
         try:
-            d = self._json(self._call("GET", f"devices/{device}/"), f"device {device}")
-            return str(d.get("worker_host") or "")
+            return str(self._json(self._call("GET", path), path).get(key) or "")
         except (InfraError, ConfigError, AttributeError):
             return ""
+
+    def worker_of(self, device: str) -> str:
+        """The worker a device hangs off ("" when the server will not say)."""
+        return self._field(f"devices/{device}/", "worker_host")
 
     def cancel(self, job_id: int) -> None:
         try:
@@ -155,11 +158,7 @@ class LavaServer:
 
     def worker_state(self, worker: str) -> str:
         """Online or Offline ("" when the server will not say)."""
-        try:
-            d = self._json(self._call("GET", f"workers/{worker}/"), f"worker {worker}")
-            return str(d.get("state") or "")
-        except (InfraError, ConfigError, AttributeError):
-            return ""
+        return self._field(f"workers/{worker}/", "state")
 
     def wait(
         self,
