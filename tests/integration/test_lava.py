@@ -290,14 +290,40 @@ def requests_ok(url: str) -> bool:
         return False
 
 
+def _session(sid: int) -> list[int]:
+    """Every process of a session and all their descendants: lava-worker puts lava-run in
+    a process group of its own, and lava-run starts QEMU on a pty, in a session of its own,
+    so killing the worker's group would leave lava-run and QEMU behind."""
+    procs = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()  # state ppid pgrp session
+            procs[int(stat.parent.name)] = (int(fields[1]), int(fields[3]))
+    found = {pid for pid, (_, session) in procs.items() if session == sid}
+    grew = True
+    while grew:
+        more = {pid for pid, (ppid, _) in procs.items() if ppid in found} - found
+        found |= more
+        grew = bool(more)
+    return sorted(found)
+
+
 def _kill_session(p: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
     """The process and everything it started in its session (lava-run, QEMU)."""
-    try:
-        os.killpg(p.pid, sig)
-        p.wait(20)
-    except (ProcessLookupError, subprocess.TimeoutExpired):
+    for pid in _session(p.pid):
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(p.pid, signal.SIGKILL)
+            os.kill(pid, sig)
+    try:
+        p.wait(20)
+    except subprocess.TimeoutExpired:
+        pass
+    deadline = time.monotonic() + 20
+    while _session(p.pid) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    for pid in _session(p.pid):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    with contextlib.suppress(subprocess.TimeoutExpired):
         p.wait(20)
 
 
