@@ -147,9 +147,16 @@ def run_submit(
         progress.done(f"job {job_id}: " + (f"{final.health}" if final else "timed out, canceled"))
         if final is not None and final.health == LOST:
             prep.meta.merge("lava", health=LOST, failure_comment=final.failure_comment,
-                            device=final.device, worker=lab.worker_of(final.device))  # fmt: skip
+                            actual_device=final.device,
+                            worker=lab.worker_of(final.device))  # fmt: skip
             raise InfraError(f"LAVA lost job {job_id}: {final.failure_comment}")
-        text = lab.logs(job_id)
+        try:
+            text = lab.logs(job_id)
+        except InfraError:
+            if final is None or final.health != "Canceled":
+                raise
+            why = f": {final.failure_comment}" if final.failure_comment else ""
+            raise InfraError(f"the lab canceled LAVA job {job_id} before it ran{why}") from None
         atomic_write_text(files.dir / "lava.log", text)
         results = lab.results(job_id)
         atomic_write_text(files.dir / "result.yaml", results)
@@ -159,7 +166,7 @@ def run_submit(
             health=final.health if final else "Canceled",
             failure_comment=final.failure_comment if final else "",
             results=_summary(results),
-            device=device,
+            actual_device=device,
             worker=lab.worker_of(device) if device else "",
         )
         return judge_log(prep, text, t_boot, timed_out=final is None)

@@ -255,7 +255,7 @@ def where_it_ran(meta: dict) -> str:
     """Where a run booted, for the reports: a lab's job and worker, an SSH host, or here."""
     lava = meta.get("lava") or {}
     if lava.get("job_id") is not None:
-        on = lava.get("worker") or lava.get("device")
+        on = lava.get("worker") or lava.get("actual_device")
         return f"lava job {lava['job_id']}" + (f" on {on}" if on else "")
     machine = (meta.get("boot") or {}).get("machine") or {}
     if machine.get("kind") == "ssh":

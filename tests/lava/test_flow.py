@@ -187,7 +187,7 @@ def test_submit_round_trip_on_a_recorded_exchange(fake_build, lab):
                                "GET /api/v0.2/devices/harness-qemu-01/"]  # fmt: skip
     meta = json.loads((out.results_dir / "metadata.json").read_text())
     assert meta["lava"]["job_id"] == 2 and meta["lava"]["health"] == "Incomplete"
-    assert meta["lava"]["device"] == "harness-qemu-01"
+    assert meta["lava"]["actual_device"] == "harness-qemu-01"
     assert meta["lava"]["worker"] == "harness-worker-01"
     assert meta["lava"]["job_url"] == lab.rstrip("/") + "/scheduler/job/2"
     assert {"suite": "lava", "name": "job", "result": "fail"} in meta["lava"]["results"]
@@ -329,3 +329,19 @@ def test_a_job_whose_worker_went_offline_is_lost_not_waited_out():
     assert st.health == rest.LOST and st.device == "qemu-2"
     assert st.failure_comment == "worker worker-2 went offline while it ran the job"
     assert Lab.canceled == [9] and Lab.polls >= 4
+
+
+def test_a_job_the_lab_canceled_before_it_ran_says_so(fake_build, monkeypatch):
+    from harness.errors import InfraError
+    from harness.lava import rest
+
+    def no_log(self, job_id):
+        raise InfraError(f"LAVA server {self.url}: GET jobs/{job_id}/logs/: HTTP 404")
+
+    monkeypatch.setattr(rest.LavaServer, "submit", lambda self, definition: 5)
+    monkeypatch.setattr(rest.LavaServer, "wait",
+                        lambda self, *a, **k: rest.JobState(5, "Finished", "Canceled"))  # fmt: skip
+    monkeypatch.setattr(rest.LavaServer, "logs", no_log)
+    out = flow.run_submit(_opts(fake_build), ["submit"], "https://lab.example/", "t", poll=0.01)
+    assert out.verdict.verdict == "infra-error"
+    assert out.verdict.summary == "the lab canceled LAVA job 5 before it ran"

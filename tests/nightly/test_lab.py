@@ -66,9 +66,9 @@ def test_a_lab_target_it_cannot_run_or_no_token_is_a_usage_error(monkeypatch):
 
 
 def test_where_a_run_booted():
-    assert (
-        where_it_ran({"lava": {"job_id": 7, "worker": "w2", "device": "q2"}}) == "lava job 7 on w2"
-    )
-    assert where_it_ran({"lava": {"job_id": 7, "device": "q2"}}) == "lava job 7 on q2"
+    on_w2 = {"lava": {"job_id": 7, "worker": "w2", "actual_device": "q2"}}
+    assert where_it_ran(on_w2) == "lava job 7 on w2"
+    on_q2 = {"lava": {"job_id": 7, "actual_device": "q2", "device": "/r/device.yaml"}}
+    assert where_it_ran(on_q2) == "lava job 7 on q2"  # device: the device file, not where
     assert where_it_ran({"boot": {"machine": {"kind": "ssh", "host": "ci@kvm"}}}) == "ssh ci@kvm"
     assert where_it_ran({"boot": {"machine": {"kind": "local"}}}) == "here"
