@@ -43,7 +43,8 @@ def read_secret(path: Path, what: str, *, spaces: bool = False) -> str:
     return text if spaces else text.strip()
 
 
-def _secret(file: Path | None, env: str, what: str, *, spaces: bool = False) -> str | None:
+def secret(file: Path | None, env: str, what: str, *, spaces: bool = False) -> str | None:
+    """The file's secret when one is named, else the environment's (None: neither)."""
     if file is not None:
         return read_secret(file, what, spaces=spaces)
     return os.environ.get(env) or None
@@ -91,9 +92,7 @@ class Relay:
         return f"{self.host}:{self.port}"
 
     def password(self) -> str | None:
-        return _secret(
-            self.password_file, SMTP_PASSWORD_ENV, "mail.smtp.password_file", spaces=True
-        )
+        return secret(self.password_file, SMTP_PASSWORD_ENV, "mail.smtp.password_file", spaces=True)
 
 
 @dataclass(frozen=True)
@@ -210,7 +209,7 @@ class KcidbSettings:
     token_file: Path | None = None
 
     def token(self) -> str:
-        token = _secret(self.token_file, KCIDB_TOKEN_ENV, "kcidb.token_file")
+        token = secret(self.token_file, KCIDB_TOKEN_ENV, "kcidb.token_file")
         if not token:
             raise ConfigError(
                 f"--kcidb: no token for {self.url}: kcidb.token_file in the settings, or "

@@ -66,7 +66,8 @@ def thread(
     if last is None:
         return None, []
     parent, refs = last
-    refs = refs[:1] + refs[1:][-(MAX_REFERENCES - 2) :] if len(refs) >= MAX_REFERENCES else refs
+    if len(refs) >= MAX_REFERENCES:  # the root and the newest, room left for the parent
+        refs = [refs[0], *refs[-(MAX_REFERENCES - 2) :]]
     return parent, refs
 
 

@@ -17,7 +17,7 @@ from harness.delivery import (
     MailSettings,
     kcidb_settings,
     mail_settings,
-    read_secret,
+    secret,
 )
 from harness.errors import ConfigError
 from harness.lava.store import parse_bind
@@ -47,11 +47,7 @@ class LavaLab:
     upload: str = ""  # or this command puts each run's artifacts/ in the lab's store
 
     def token(self) -> str:
-        token = (
-            read_secret(self.token_file, "lava.token_file")
-            if self.token_file
-            else os.environ.get(LAVA_TOKEN_ENV)
-        )
+        token = secret(self.token_file, LAVA_TOKEN_ENV, "lava.token_file")
         if not token:
             raise ConfigError(
                 f"--lava {self.server}: submitting needs a LAVA API token: lava.token_file in "
