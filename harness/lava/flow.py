@@ -138,12 +138,16 @@ def run_submit(
             print(
                 f"[lava] submitted job {job_id}: {lab.url}/scheduler/job/{job_id}", file=sys.stderr
             )
-        final = lab.wait(
-            job_id,
-            _job_seconds(files) + WALL_MARGIN,
-            poll=poll,
-            on_state=lambda st, _t: progress.update(f"job {st.id}: {st.state} {st.health}"),
-        )
+        try:
+            final = lab.wait(
+                job_id,
+                _job_seconds(files) + WALL_MARGIN,
+                poll=poll,
+                on_state=lambda st, _t: progress.update(f"job {st.id}: {st.state} {st.health}"),
+            )
+        except BaseException:  # Ctrl-C, a nightly stopping: the lab's job goes with us
+            lab.cancel(job_id)
+            raise
         progress.done(f"job {job_id}: " + (f"{final.health}" if final else "timed out, canceled"))
         if final is not None and final.health == LOST:
             prep.meta.merge("lava", health=LOST, failure_comment=final.failure_comment,

@@ -345,3 +345,19 @@ def test_a_job_the_lab_canceled_before_it_ran_says_so(fake_build, monkeypatch):
     out = flow.run_submit(_opts(fake_build), ["submit"], "https://lab.example/", "t", poll=0.01)
     assert out.verdict.verdict == "infra-error"
     assert out.verdict.summary == "the lab canceled LAVA job 5 before it ran"
+
+
+def test_an_interrupted_submit_cancels_its_job(fake_build, monkeypatch):
+    from harness.lava import rest
+
+    canceled = []
+
+    def interrupted(self, *a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(rest.LavaServer, "submit", lambda self, definition: 7)
+    monkeypatch.setattr(rest.LavaServer, "wait", interrupted)
+    monkeypatch.setattr(rest.LavaServer, "cancel", lambda self, job_id: canceled.append(job_id))
+    with pytest.raises(KeyboardInterrupt):
+        flow.run_submit(_opts(fake_build), ["submit"], "https://lab.example/", "t", poll=0.01)
+    assert canceled == [7]
