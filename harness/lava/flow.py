@@ -10,6 +10,7 @@ from __future__ import annotations
 import shlex
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -104,11 +105,13 @@ def run_submit(
     out: Path | None = None,
     poll: float = 5.0,
     store: ArtifactStore | None = None,
+    on_submitted: Callable[[int], None] | None = None,
 ) -> run.RunOutcome:
     """`harness lava submit`: the job run by a lab, judged here from its log.
 
     With a store (the nightly's), the artifacts go where the store says and the job
-    points there; else at --artifact-url, else file://.
+    points there; else at --artifact-url, else file://. `on_submitted(job_id)`: the build
+    is done and the job is in the lab (the nightly hands the tree on).
     """
     from harness.lava.rest import LOST, LavaServer  # requests only for this path
 
@@ -133,6 +136,8 @@ def run_submit(
         prep.meta.merge(
             "lava", server=lab.url, job_id=job_id, job_url=f"{lab.url}/scheduler/job/{job_id}"
         )
+        if on_submitted is not None:
+            on_submitted(job_id)
         progress = Progress("lava", prep.opts.quiet)
         if not prep.opts.quiet:
             print(

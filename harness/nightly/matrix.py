@@ -8,6 +8,7 @@ at a time: the nightly holds the tree's lock for its runs, so they cannot wait o
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -16,8 +17,8 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -60,10 +61,78 @@ def needs_retry(cell: Cell, attempts: list[Attempt]) -> bool:
     return last.verdict == Kind.FAIL and sum(a.verdict == Kind.FAIL for a in attempts) < 2
 
 
-def run_cell(cell: Cell, runner: Runner, root: Path, retries: int) -> list[Attempt]:
-    attempts = [runner(cell, root)]
-    while len(attempts) <= retries and needs_retry(cell, attempts):
-        attempts.append(runner(cell, root))
+class TreeGate:
+    """The one source tree every cell builds: clean builds side by side, or one patched
+    run alone. A cell that boots elsewhere (a LAVA job) lets go of it once it is built."""
+
+    def __init__(self) -> None:
+        self._cv = threading.Condition()
+        self._readers = 0
+        self._writer = False
+
+    @contextlib.contextmanager
+    def held(self, exclusive: bool) -> Iterator[Callable[[], None]]:
+        """Yields the early release (idempotent); leaving the block releases in any case."""
+        with self._cv:
+            self._cv.wait_for(lambda: not self._writer and not (exclusive and self._readers))
+            if exclusive:
+                self._writer = True
+            else:
+                self._readers += 1
+        gone = threading.Event()
+
+        def release() -> None:
+            with self._cv:
+                if gone.is_set():
+                    return
+                gone.set()
+                if exclusive:
+                    self._writer = False
+                else:
+                    self._readers -= 1
+                self._cv.notify_all()
+
+        try:
+            yield release
+        finally:
+            release()
+
+
+def run_cell(
+    cell: Cell,
+    runner: Runner,
+    root: Path,
+    retries: int,
+    gate: TreeGate | None = None,
+    elsewhere: bool = False,
+    built: threading.Event | None = None,
+    stop: threading.Event | None = None,
+) -> list[Attempt]:
+    """The cell's runs, each holding the tree while it uses it. `elsewhere`: the run
+    boots away from here (a lab) and hands back the tree once built; `built` is set
+    once the first run has done so."""
+    gate = gate or TreeGate()
+    attempts: list[Attempt] = []
+    try:
+        while not attempts or (len(attempts) <= retries and needs_retry(cell, attempts)):
+            if stop is not None and stop.is_set():
+                break
+            with gate.held(cell.patches) as release:
+                if elsewhere:
+
+                    def let_go(release: Callable[[], None] = release) -> None:
+                        release()
+                        if built is not None:
+                            built.set()
+
+                    attempts.append(runner(cell, root, release=let_go))  # type: ignore[call-arg]
+                else:
+                    attempts.append(runner(cell, root))
+            if built is not None:
+                built.set()
+    finally:
+        if built is not None:
+            built.set()
     return attempts
 
 
@@ -78,20 +147,29 @@ def run_matrix(
 ) -> dict[Cell, list[Attempt]]:
     """Run every cell (with retries); returns the attempts per cell in plan order.
 
-    First the cells that only read the tree, targets side by side; then the ones that
-    patch it, alone.
+    Here: first the cells that only read the tree, targets side by side; then the ones
+    that patch it, alone. Cells the runner boots elsewhere (`runner.boots_elsewhere`, a
+    lab's jobs) are all in flight at once: each holds the tree only while it builds, so
+    the lab's scheduler, not this machine, decides how many boot together.
     """
     results: dict[Cell, list[Attempt]] = {}
     stop = threading.Event()
+    gate = TreeGate()
+    away = getattr(runner, "boots_elsewhere", None) or (lambda c: False)
+
+    def run(c: Cell, built: threading.Event | None = None) -> None:
+        attempts = run_cell(c, runner, root / c.slug, retries, gate, away(c), built, stop)
+        if not attempts:
+            return
+        results[c] = attempts
+        if progress:
+            progress(c, attempts[-1], len(attempts))
 
     def chain(group: list[Cell]) -> None:
         for c in group:
             if stop.is_set():
                 return
-            attempts = run_cell(c, runner, root / c.slug, retries)
-            results[c] = attempts
-            if progress:
-                progress(c, attempts[-1], len(attempts))
+            run(c)
 
     def abort() -> None:  # Ctrl-C or SIGTERM: start nothing new, stop what runs
         stop.set()
@@ -101,26 +179,56 @@ def run_matrix(
 
     readers: dict[str, list[Cell]] = {}
     for c in cells:
-        if not c.patches:
+        if not c.patches and not away(c):
             readers.setdefault(c.target, []).append(c)
+    lab = [c for c in cells if away(c)]
+    pool = ThreadPoolExecutor(max_workers=max(1, len(lab)), thread_name_prefix="lab")
+    in_lab: list[Future] = []
+
+    def to_lab(c: Cell) -> threading.Event:
+        built = threading.Event()
+        in_lab.append(pool.submit(run, c, built))
+        return built
+
     try:
+        built = [to_lab(c) for c in lab if not c.patches]
         if jobs <= 1 or len(readers) <= 1:
             for group in readers.values():
                 chain(group)
         else:
-            with ThreadPoolExecutor(max_workers=jobs) as pool:
-                futures = [pool.submit(chain, g) for g in readers.values()]
+            with ThreadPoolExecutor(max_workers=jobs) as local:
+                futures = [local.submit(chain, g) for g in readers.values()]
                 try:
                     for fut in futures:
                         fut.result()
                 except BaseException:
                     abort()  # before the pool waits for its threads
                     raise
-        chain([c for c in cells if c.patches])
+        for ev in built:  # every clean build is done before the first patch goes in
+            _wait(ev, in_lab)
+        for c in cells:
+            if stop.is_set():
+                break
+            if c.patches and away(c):
+                _wait(to_lab(c), in_lab)  # the next patch waits for this one's build
+            elif c.patches:
+                run(c)
+        for fut in in_lab:
+            fut.result()
     except BaseException:
         abort()
         raise
+    finally:
+        pool.shutdown(wait=True)
     return {c: results[c] for c in cells}
+
+
+def _wait(ev: threading.Event, futures: list[Future]) -> None:
+    """Until `ev`, re-raising at once what a lab cell's thread raised."""
+    while not ev.wait(0.2):
+        for fut in futures:
+            if fut.done() and fut.exception() is not None:
+                fut.result()
 
 
 class ProcessRunner:
@@ -148,7 +256,15 @@ class ProcessRunner:
         self._children: set[subprocess.Popen] = set()
         self._lock = threading.Lock()
 
-    def __call__(self, cell: Cell, root: Path) -> Attempt:
+    def boots_elsewhere(self, cell: Cell) -> bool:
+        """A lab's job boots the cell: the matrix keeps all of them in flight at once."""
+        return cell.target in self.lava
+
+    def __call__(
+        self, cell: Cell, root: Path, release: Callable[[], None] | None = None
+    ) -> Attempt:
+        """One run. `release`: called once the run's build is done and its job is in the
+        lab (the worker says so in a file), so the tree can go to the next cell."""
         root.mkdir(parents=True, exist_ok=True)
         spec = {
             "target": cell.target,
@@ -165,6 +281,9 @@ class ProcessRunner:
             self.say(f"running {cell.key}")
         with tempfile.TemporaryDirectory(prefix="harness-nightly-") as tmp:
             spec_file, out_file = Path(tmp, "spec.json"), Path(tmp, "out.json")
+            submitted = Path(tmp, "submitted")
+            if release is not None:
+                spec["submitted"] = str(submitted)
             spec_file.write_text(json.dumps(spec))
             cmd = [*self.command, str(spec_file), str(out_file)]
             proc = subprocess.Popen(
@@ -177,6 +296,10 @@ class ProcessRunner:
             )
             with self._lock:
                 self._children.add(proc)
+            if release is not None:
+                threading.Thread(
+                    target=self._watch, args=(proc, submitted, cell, release), daemon=True
+                ).start()
             try:
                 output, _ = proc.communicate()
             except BaseException:  # interrupted: the run unwinds (patches out, QEMU killed)
@@ -191,6 +314,17 @@ class ProcessRunner:
         attempt = read_attempt(result, output, proc.returncode)
         attempt.seconds = round(time.monotonic() - t0, 1)
         return attempt
+
+    def _watch(
+        self, proc: subprocess.Popen, submitted: Path, cell: Cell, release: Callable[[], None]
+    ) -> None:
+        """Hand back the tree when the worker has submitted its job (or has ended)."""
+        while proc.poll() is None and not submitted.exists():
+            time.sleep(0.2)
+        if submitted.exists() and self.say:
+            job = submitted.read_text().strip()
+            self.say(f"{cell.key}: built; LAVA job {job} is in the lab")
+        release()
 
     def terminate(self) -> None:
         """SIGTERM every run in flight (they revert their patches and kill QEMU) and wait."""

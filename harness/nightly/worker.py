@@ -40,7 +40,10 @@ def main(argv: list[str]) -> int:
     )
     try:
         opts.remote = remote_from_argv(spec.get("remote") or [])
-        outcome = _in_the_lab(opts, spec["lava"]) if spec.get("lava") else execute(opts)
+        if spec.get("lava"):
+            outcome = _in_the_lab(opts, spec["lava"], spec.get("submitted"))
+        else:
+            outcome = execute(opts)
     except HarnessError as e:  # before a results folder existed (unknown target, ...)
         atomic_write_text(out, json.dumps({"error": str(e), "exit_code": e.exit_code}))
         return e.exit_code
@@ -67,8 +70,11 @@ def main(argv: list[str]) -> int:
     return 0
 
 
-def _in_the_lab(opts: RunOptions, lava: dict) -> RunOutcome:
-    """The same run as a LAVA job (`harness lava submit`), judged here from its log."""
+def _in_the_lab(opts: RunOptions, lava: dict, submitted: str | None = None) -> RunOutcome:
+    """The same run as a LAVA job (`harness lava submit`), judged here from its log.
+
+    `submitted`: a file that gets the job's id once the build is done and the job is in
+    the lab; the nightly then lets the next cell use the tree while this job runs."""
     from harness.lava import flow
     from harness.lava.store import ArtifactStore
 
@@ -81,6 +87,9 @@ def _in_the_lab(opts: RunOptions, lava: dict) -> RunOutcome:
         os.environ.get("HARNESS_LAVA_TOKEN"),
         poll=float(lava.get("poll") or 10.0),
         store=ArtifactStore.from_spec(lava.get("store")),
+        on_submitted=(lambda job: atomic_write_text(Path(submitted), f"{job}\n"))
+        if submitted
+        else None,
     )
 
 

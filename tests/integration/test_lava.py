@@ -360,10 +360,11 @@ LAB_TARGETS = ["arm32-highmem-ci", "arm64-bbml2-ci"]
 LAB_SCENARIOS = ["boot", "smoke", "pte-lockptr-highpte"]  # the canary: arm only
 
 
-def _nightly(repo: Path, results: Path, *extra: str, env: dict | None = None):
+def _nightly(repo: Path, results: Path, *extra: str, env: dict | None = None,
+             scenarios: list[str] = LAB_SCENARIOS):  # fmt: skip
     proc = subprocess.run(
         [sys.executable, "-m", "harness.cli", "nightly", "--kernel", str(repo),
-         "--ref", "v6.12-debian", "--targets", *LAB_TARGETS, "--scenarios", *LAB_SCENARIOS,
+         "--ref", "v6.12-debian", "--targets", *LAB_TARGETS, "--scenarios", *scenarios,
          "--parallel", "2", *extra],
         cwd=REPO, env={**os.environ, "HARNESS_RESULTS": str(results), **(env or {})},
         capture_output=True, text=True, timeout=5400,
@@ -375,6 +376,21 @@ def _nightly(repo: Path, results: Path, *extra: str, env: dict | None = None):
 
 def _cells(summary: dict) -> dict[str, tuple[str, str]]:
     return {f"{c['target']}/{c['scenario']}": (c["status"], c["title"]) for c in summary["cells"]}
+
+
+def _job_times(lab: Lab, ids: list[int]) -> dict[int, dict[str, float | None]]:
+    """When the lab got, started and ended each job (epoch seconds; None: never)."""
+    from datetime import datetime
+
+    def when(v: str | None) -> float | None:
+        return datetime.fromisoformat(v.replace("Z", "+00:00")).timestamp() if v else None
+
+    headers = {"Authorization": f"Token {lab.token}"}
+    times = {}
+    for i in ids:
+        j = requests.get(f"{lab.url}api/v0.2/jobs/{i}/", headers=headers, timeout=10).json()
+        times[i] = {k: when(j.get(k)) for k in ("submit_time", "start_time", "end_time")}
+    return times
 
 
 def _kill_a_worker_mid_job(lab: Lab, name: str, device: str, stop: threading.Event) -> list:
@@ -442,3 +458,28 @@ def test_nightly_on_a_two_worker_lab_agrees_with_the_local_nightly(
     assert "went offline" in lost[0]["summary"]
     assert lab.token not in json.dumps(lab_summary)
     assert "LAVA lab " + lab.url in "\n".join(lab_summary["notes"])
+    # every job in flight at once, not one target's cells after another: all four clean
+    # cells' jobs were in the lab before the first job ended
+    times = _job_times(lab, sorted({int(w.split()[2]) for w in wheres}))
+    first_end = min(t["end_time"] for t in times.values() if t["end_time"])
+    queued = [i for i, t in times.items() if t["submit_time"] and t["submit_time"] < first_end]
+    print(f"lab jobs: {times}; in the lab before the first ended: {queued}")
+    assert len(queued) >= 4, times
+
+    # the same night with arm64 kept here (lava.targets): one night, two places
+    cfg.write_text(yaml.safe_dump({"lava": {"server": lab.url, "poll": 2,
+                                            "targets": ["arm32-highmem-ci"],
+                                            "artifacts": {"serve": "127.0.0.1:0"}}}))  # fmt: skip
+    mixed, mixed_summary = _nightly(kernel_git_repo, tmp_path / "mixed", "--config", str(cfg),
+                                    env={"HARNESS_LAVA_TOKEN": lab.token},
+                                    scenarios=["boot", "pte-lockptr-highpte"])  # fmt: skip
+    assert mixed.returncode == 0, mixed.stdout + mixed.stderr[-3000:]
+    cells = _cells(mixed_summary)
+    for key in cells:
+        assert cells[key] == _cells(local_summary)[key], key
+    where = {f"{c['target']}/{c['scenario']}": [a["where"] for a in c["attempts"]]
+             for c in mixed_summary["cells"] if c["status"] != "skipped"}  # fmt: skip
+    assert all(w.startswith("lava job ") for w in where["arm32-highmem-ci/boot"]), where
+    assert all(w.startswith("lava job ") for w in where["arm32-highmem-ci/pte-lockptr-highpte"])
+    assert where["arm64-bbml2-ci/boot"] == ["here"], where
+    assert "arm64-bbml2-ci here (not in lava.targets)" in "\n".join(mixed_summary["notes"])

@@ -212,3 +212,119 @@ def test_process_runner_passes_the_cells_host(tmp_path):
     att = runner(Cell("x86-64-ci", "boot"), tmp_path)
     assert att.verdict == "config-error", att
     assert "--known-hosts /nonexistent/known_hosts: no such file" in att.summary
+
+
+class LabRunner:
+    """Cells of targets in `lab` 'build' (holding the tree) for `build` seconds, hand the
+    tree back, then 'boot in the lab' for `boot` seconds; the others run here."""
+
+    def __init__(self, lab: set[str], build: float = 0.05, boot: float = 0.3):
+        self.lab, self.build, self.boot = lab, build, boot
+        self.lock = threading.Lock()
+        self.building: list[str] = []  # cells holding the tree right now
+        self.booting: set[str] = set()
+        self.peak_booting = 0
+        self.log: list[tuple[str, str, list[str]]] = []  # (event, cell, who builds)
+
+    def boots_elsewhere(self, cell):
+        return cell.target in self.lab
+
+    def __call__(self, cell, root, release=None):
+        assert (release is not None) == (cell.target in self.lab)
+        with self.lock:
+            self.building.append(cell.key)
+            self.log.append(("build", cell.key, list(self.building)))
+        time.sleep(self.build)
+        with self.lock:
+            self.building.remove(cell.key)
+        if release is None:
+            time.sleep(self.boot)
+            return attempt("pass")
+        release()
+        with self.lock:
+            self.booting.add(cell.key)
+            self.peak_booting = max(self.peak_booting, len(self.booting))
+            self.log.append(("boot", cell.key, list(self.building)))
+        time.sleep(self.boot)
+        with self.lock:
+            self.booting.discard(cell.key)
+        return caught() if cell.canary else attempt("pass")
+
+
+def test_lab_cells_are_all_in_flight_at_once(tmp_path):
+    """Six lab jobs boot together with --parallel 1; the target kept here runs beside them."""
+    cells = [Cell(t, s) for t in ("lab-a", "lab-b", "here") for s in ("s1", "s2", "s3")]
+    runner = LabRunner({"lab-a", "lab-b"})
+    t0 = time.monotonic()
+    out = matrix.run_matrix(cells, runner, tmp_path, jobs=1)
+    assert list(out) == cells and all(a[-1].verdict == "pass" for a in out.values())
+    assert runner.peak_booting == 6
+    assert time.monotonic() - t0 < 3 * 0.35 + 6 * 0.05 + 1.0  # not 9 boots one by one
+
+
+def test_lab_canaries_take_the_tree_alone_and_boot_side_by_side(tmp_path):
+    """A patched build never shares the tree; every clean build is done before the first
+    patch; the next canary builds while the previous one's job runs in the lab."""
+    cells = [
+        Cell(t, s, s.startswith("canary"), s.startswith("canary"))
+        for t in ("lab-a", "here")
+        for s in ("boot", "canary1", "canary2")
+    ]
+    runner = LabRunner({"lab-a"}, build=0.05, boot=0.4)
+    out = matrix.run_matrix(cells, runner, tmp_path, jobs=2)
+    assert list(out) == cells
+    assert [a.verdict for a in out[cells[1]]] == ["fail"]  # caught, through the lab
+    builds = [(c, who) for ev, c, who in runner.log if ev == "build"]
+    order = [c for c, _ in builds]
+    first_patch = min(i for i, (c, _) in enumerate(builds) if "canary" in c)
+    assert {"lab-a/boot", "here/boot"} == set(order[:first_patch])
+    for c, who in builds:
+        if "canary" in c:
+            assert who == [c], (c, who)  # alone on the tree
+    assert [c for c in order if "canary" in c] == [
+        "lab-a/canary1", "lab-a/canary2", "here/canary1", "here/canary2"
+    ]  # fmt: skip
+    boots = [(c, set(who)) for ev, c, who in runner.log if ev == "boot"]
+    assert ("lab-a/canary1" in {c for c, _ in boots}) and runner.peak_booting >= 2
+
+
+def test_a_lab_cells_retry_waits_for_the_patched_tree(tmp_path):
+    """A clean cell retried (resubmitted) while a canary builds waits for the tree."""
+    cells = [Cell("lab-a", "boot"), Cell("lab-a", "canary", True, True)]
+    runner = LabRunner({"lab-a"}, build=0.3, boot=0.2)
+    first = [True]
+    real = runner.__call__
+
+    def flaky(cell, root, release=None):
+        if cell.scenario == "boot" and first[0]:
+            first[0] = False
+            release()
+            time.sleep(0.05)  # the canary is building by now
+            return attempt("infra-error")
+        return real(cell, root, release)
+
+    flaky.boots_elsewhere = runner.boots_elsewhere
+    out = matrix.run_matrix(cells, flaky, tmp_path)
+    assert [a.verdict for a in out[cells[0]]] == ["infra-error", "pass"]
+    assert [c for ev, c, _ in runner.log if ev == "build"] == ["lab-a/canary", "lab-a/boot"]
+    assert all(len(who) == 1 for ev, _, who in runner.log if ev == "build"), runner.log
+
+
+def test_process_runner_hands_the_tree_back_when_the_job_is_submitted(tmp_path):
+    """The real worker protocol: the run writes the job id to the spec's `submitted` file;
+    the runner calls `release` then, long before the run ends."""
+    runner = matrix.ProcessRunner("inplace:/nonexistent", lava={"lab-a": {"server": "x"}})
+    runner.command = [
+        sys.executable, "-c",
+        "import json, sys, time; spec = json.load(open(sys.argv[1]));"
+        "open(spec['submitted'], 'w').write('42\\n'); time.sleep(1.5)",
+    ]  # fmt: skip
+    said, released = [], []
+    runner.say = said.append
+    t0 = time.monotonic()
+    a = runner(Cell("lab-a", "boot"), tmp_path, release=lambda: released.append(time.monotonic()))
+    assert released and released[0] - t0 < 1.2
+    assert "lab-a/boot: built; LAVA job 42 is in the lab" in said
+    assert a.verdict == "infra-error"  # no verdict written: the run "died"
+    assert runner.boots_elsewhere(Cell("lab-a", "boot"))
+    assert not runner.boots_elsewhere(Cell("here", "boot"))
