@@ -31,6 +31,9 @@ from harness.run import remote_argv
 from harness.verdict import Kind
 
 Runner = Callable[[Cell, Path], Attempt]
+# Lab cells in flight at once: each is a worker process here (about 35 MB) waiting on its
+# job; the lab queues what its devices cannot take yet, so more buys nothing.
+LAB_IN_FLIGHT = 32
 Progress = Callable[[Cell, Attempt, int], None]
 
 
@@ -182,7 +185,7 @@ def run_matrix(
         if not c.patches and not away(c):
             readers.setdefault(c.target, []).append(c)
     lab = [c for c in cells if away(c)]
-    pool = ThreadPoolExecutor(max_workers=max(1, len(lab)), thread_name_prefix="lab")
+    pool = ThreadPoolExecutor(max_workers=max(1, min(len(lab), LAB_IN_FLIGHT)))
     in_lab: list[Future] = []
 
     def to_lab(c: Cell) -> threading.Event:

@@ -328,3 +328,11 @@ def test_process_runner_hands_the_tree_back_when_the_job_is_submitted(tmp_path):
     assert a.verdict == "infra-error"  # no verdict written: the run "died"
     assert runner.boots_elsewhere(Cell("lab-a", "boot"))
     assert not runner.boots_elsewhere(Cell("here", "boot"))
+
+
+def test_lab_cells_in_flight_are_capped(tmp_path, monkeypatch):
+    monkeypatch.setattr(matrix, "LAB_IN_FLIGHT", 3)
+    cells = [Cell("lab-a", f"s{i}") for i in range(7)]
+    runner = LabRunner({"lab-a"}, build=0.01, boot=0.1)
+    out = matrix.run_matrix(cells, runner, tmp_path)
+    assert len(out) == 7 and runner.peak_booting == 3
