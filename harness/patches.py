@@ -32,7 +32,7 @@ import subprocess
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from harness import faults
 from harness.errors import InfraError, PatchError
@@ -406,8 +406,28 @@ def _recover_legacy(tree: Path) -> list[str]:
     return undone
 
 
-def _check_ledger(store: _Store, *, owned: bool) -> list[str]:
-    """Every file the harness ever touched must be pristine now that no journal is left."""
+def needs_recovery(tree: Path, *, owned: bool = False) -> bool:
+    """Whether `recover` has anything to do; read-only, so a shared lock will do.
+
+    No patching run can be under way while the caller holds the shared lock (patching
+    takes it alone), so whatever this sees was left by a run that is gone.
+    """
+    if not tree.exists():
+        return False
+    store = _Store(tree)
+    if (tree / LEGACY_JOURNAL).exists() or store.read_journal() != []:
+        return True
+    rels = [*store.ledger()]
+    if any(
+        (tree / r).parent.is_dir() and any((tree / r).parent.glob(f".{Path(r).name}.*.tmp"))
+        for r in rels
+    ):
+        return True
+    return bool(_dirty_ledger(store, owned=owned))
+
+
+def _dirty_ledger(store: _Store, *, owned: bool) -> list[str]:
+    """The files the harness once touched that are not pristine now."""
     ledger = store.ledger()
     if not ledger:
         return []
@@ -420,9 +440,21 @@ def _check_ledger(store: _Store, *, owned: bool) -> list[str]:
              "--", *sorted(ledger)],
             capture_output=True, text=True,
         )  # fmt: skip
-        dirty = [e[3:] for e in proc.stdout.split("\0") if len(e) > 3]
-        if not dirty:
-            return []
+        return [e[3:] for e in proc.stdout.split("\0") if len(e) > 3]
+    return [
+        rel
+        for rel, rec in sorted(ledger.items())
+        if _current_sha(tree, rel) != FileState.from_json(rec).sha256
+    ]
+
+
+def _check_ledger(store: _Store, *, owned: bool) -> list[str]:
+    """Every file the harness ever touched must be pristine now that no journal is left."""
+    dirty = _dirty_ledger(store, owned=owned)
+    if not dirty:
+        return []
+    tree = store.tree
+    if (tree / ".git").exists():
         for rel in dirty:
             kept = store.quarantine(rel)
             log.warning("%s was changed with no journal to explain it; kept as %s", rel, kept)
@@ -436,10 +468,9 @@ def _check_ledger(store: _Store, *, owned: bool) -> list[str]:
             (tree / rel).unlink(missing_ok=True)
         return [f"{rel} (restored from HEAD)" for rel in dirty]
     fixed = []
-    for rel, rec in sorted(ledger.items()):
-        want = FileState.from_json(rec)
-        if _current_sha(tree, rel) == want.sha256:
-            continue
+    ledger = store.ledger()
+    for rel in dirty:
+        want = FileState.from_json(ledger[rel])
         kept = store.quarantine(rel)
         _restore(store, rel, want)
         log.warning(
@@ -574,7 +605,9 @@ def tree_lock(tree: Path, *, exclusive: bool, owned: bool | None = None) -> Iter
     would otherwise see, or revert, each other's canary patches, or build a worktree
     another run has just moved to another commit. Yields the lock's file descriptor, so
     a build can hand it to make: the lock then lasts as long as any compiler it started.
-    The lock file lives in the harness's state folder, not next to the tree.
+    The lock file lives in the harness's state folder, not next to the tree. A reader
+    takes the lock shared from the start (two targets build side by side); only when a
+    dead run left something to undo does it take the lock alone first to undo it.
     """
     held = os.environ.get(HELD_ENV)
     if held and Path(held) == tree.resolve():
@@ -583,18 +616,28 @@ def tree_lock(tree: Path, *, exclusive: bool, owned: bool | None = None) -> Iter
     if owned is None:
         owned = cache_root() in tree.resolve().parents
     with open(tree_state_dir(tree) / "lock", "a") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            log.info("waiting for another run that uses %s", tree)
-            fcntl.flock(fh, fcntl.LOCK_EX)
+        _flock(fh, tree, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        if not exclusive and needs_recovery(tree, owned=owned):
+            fcntl.flock(fh, fcntl.LOCK_UN)  # what a dead run left: fixed alone, then shared
+            _flock(fh, tree, fcntl.LOCK_EX)
+            exclusive_now = True
+        else:
+            exclusive_now = exclusive
         faults.point("lock:acquired")
-        if tree.exists():
+        if exclusive_now and tree.exists():
             with critical():
                 recover(tree, owned=owned)  # only ever under the exclusive lock
-        if not exclusive:
+        if exclusive_now and not exclusive:
             fcntl.flock(fh, fcntl.LOCK_SH)
         yield fh.fileno()
+
+
+def _flock(fh: IO[str], tree: Path, how: int) -> None:
+    try:
+        fcntl.flock(fh, how | fcntl.LOCK_NB)
+    except BlockingIOError:
+        log.info("waiting for another run that uses %s", tree)
+        fcntl.flock(fh, how)
 
 
 @contextlib.contextmanager

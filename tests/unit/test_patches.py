@@ -342,3 +342,35 @@ def test_a_restore_killed_half_way_leaves_no_temporary_in_the_tree(tree, tmp_pat
     (tree / "mm" / ".b.c.k2j3.tmp").write_text("alp")  # atomic_write_bytes killed mid-way
     patches.recover(tree)
     assert _snapshot(tree) == before
+
+
+def test_readers_share_the_tree_from_the_start(tree):
+    """Two runs that only read one tree (two targets, one source) build side by side: the
+    second does not wait for the first's whole build."""
+    import threading
+
+    entered = threading.Event()
+
+    def second():
+        with patches.applied(tree, []):
+            entered.set()
+
+    with patches.applied(tree, []):
+        t = threading.Thread(target=second)
+        t.start()
+        assert entered.wait(5), "the second reader waited for the first"
+    t.join(5)
+
+
+def test_a_reader_undoes_what_a_dead_run_left(tree, tmp_path):
+    p = _make_patch(tree, tmp_path, "x.patch", {"mm/b.c": ("alpha\n", "ALPHA\n")})
+    before = _snapshot(tree)
+    _killed_after_apply(tree, p)
+    assert patches.needs_recovery(tree)
+    with patches.applied(tree, []):
+        assert _snapshot(tree) == before
+    assert not patches.needs_recovery(tree)
+    (tree / "mm/b.c").write_text("changed behind the harness's back\n")  # a lost journal
+    assert patches.needs_recovery(tree)
+    with patches.applied(tree, []):
+        assert _snapshot(tree) == before
