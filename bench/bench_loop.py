@@ -29,6 +29,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import IO
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -38,6 +39,18 @@ from harness.build import build_dir_for  # noqa: E402
 from harness.config import load_target  # noqa: E402
 
 CHANGED = "mm/mremap.c"
+
+
+def raw_step(cmd: list[str], log: IO[str], cwd: Path | None = None,
+             stdin: Path | None = None) -> float:  # fmt: skip
+    """One raw command, timed; its output goes to the bench's raw.log."""
+    t0 = time.monotonic()
+    with open(stdin) if stdin else open(os.devnull) as fin:
+        rc = subprocess.run(cmd, cwd=cwd, stdin=fin, stdout=log, stderr=subprocess.STDOUT,
+                            timeout=1800).returncode  # fmt: skip
+    if rc:
+        sys.exit(f"raw step failed ({rc}): {shlex.join(cmd)}; see {log.name}")
+    return time.monotonic() - t0
 
 
 def med(xs: list[float]) -> float:
@@ -70,13 +83,7 @@ class Bench:
         return wall, meta
 
     def raw(self, cmd: list[str], cwd: Path | None = None, stdin: Path | None = None) -> float:
-        t0 = time.monotonic()
-        with open(stdin) if stdin else open(os.devnull) as fin:
-            rc = subprocess.run(cmd, cwd=cwd, stdin=fin, stdout=self.log,
-                                stderr=subprocess.STDOUT, timeout=1800).returncode  # fmt: skip
-        if rc:
-            sys.exit(f"raw step failed ({rc}): {shlex.join(cmd)}; see {self.log.name}")
-        return time.monotonic() - t0
+        return raw_step(cmd, self.log, cwd, stdin)
 
     def raw_make(self, meta: dict) -> float:
         """The final make the harness recorded (configuring is not part of a developer's loop:
@@ -158,7 +165,8 @@ def main() -> int:
 
     print(f"target {args.target}, kernel {boot_meta['kernel']['version']}, "
           f"canary {args.canary} ({canary_meta.get('verdict')}), {args.rounds} rounds")  # fmt: skip
-    for name, h, r in (("patch-to-verdict", h_patch, r_patch), ("scenario switch", h_switch, r_switch)):  # fmt: skip
+    rows = (("patch-to-verdict", h_patch, r_patch), ("scenario switch", h_switch, r_switch))
+    for name, h, r in rows:
         ratio = med(h) / med(r)
         print(f"{name:17} harness {med(h):7.1f}s  raw {med(r):7.1f}s  ratio {ratio:.3f}  "
               f"(goal <= 1.05) {'OK' if ratio <= 1.05 else 'OVER'}")  # fmt: skip

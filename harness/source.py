@@ -271,13 +271,25 @@ def _git_source(path: Path, ref: str | None, cache: Path, origin: str) -> Kernel
         raise ConfigError(f"--kernel {origin}: {ref or 'HEAD'!r} is not a commit in {path}")
     wt = harness_worktree(path, cache)
     name = wt.name
+    description = f"git tree {path} at {ref or 'HEAD'}"
+    if ref is None:
+        changed = git(path, "status", "--porcelain", "--untracked-files=no", check=False)
+        if changed:
+            n = len(changed.splitlines())
+            description += f" (without its {n} uncommitted change{'s' if n > 1 else ''})"
+            log.warning(
+                "%s has uncommitted changes to %d file(s): the harness builds its HEAD "
+                "(%s) in a worktree of its own, without them; commit them, or pass them "
+                "as a patch (git -C %s diff HEAD > my.patch; --patch my.patch)",
+                path, n, commit[:12], path,
+            )  # fmt: skip
     return KernelSource(
         name=name,
         tree=wt,
         version=_version_at(path, commit),
         release=_release_at(path, commit),
         kind="git",
-        description=f"git tree {path} at {ref or 'HEAD'}",
+        description=description,
         origin=origin,
         commit=commit,
         subject=gitmod.subject(path, commit),

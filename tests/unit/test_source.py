@@ -56,6 +56,20 @@ def test_git_source_uses_worktree_and_leaves_user_tree_alone(repo, tmp_path):
     assert (src2.tree / "mm" / "a.c").read_text() == "int a = 2;\n"
 
 
+def test_uncommitted_changes_are_named_not_silently_left_out(repo, tmp_path, caplog):
+    """`--kernel ~/linux` builds HEAD: an edit not committed is not in the kernel, and the
+    developer is told so (and the run's description says it)."""
+    src = source.resolve(str(repo), tmp_path / "cache")
+    assert "uncommitted change" not in src.description + caplog.text
+    (repo / "mm" / "a.c").write_text("int a = 3;\n")
+    src = source.resolve(str(repo), tmp_path / "cache")
+    assert src.description.endswith("at HEAD (without its 1 uncommitted change)")
+    assert "uncommitted changes to 1 file(s)" in caplog.text and "--patch my.patch" in caplog.text
+    caplog.clear()
+    src = source.resolve(f"{repo}@v1", tmp_path / "cache")  # a ref asked for: nothing to say
+    assert "uncommitted change" not in src.description + caplog.text
+
+
 def test_bad_ref_and_non_git(repo, tmp_path):
     with pytest.raises(ConfigError, match="'nope' is not a commit"):
         source.resolve(f"{repo}@nope", tmp_path / "cache")
