@@ -60,24 +60,44 @@ def main() -> int:
                     runs.append(meta)
     runs.sort(key=lambda m: m.get("started", ""))
     log = open(work / "raw.log", "w")  # noqa: SIM115
-    raw = 0.0
+    raw = {"patch": 0.0, "make": 0.0, "boot": 0.0}
     for meta in runs:
         tree = Path(meta["kernel"]["tree"])
         patches = [Path(p["path"]) for p in meta.get("patches") or []]
         for p in patches:
-            raw += raw_step(["patch", "-p1", "--no-backup-if-mismatch"], log, tree, p)
+            raw["patch"] += raw_step(["patch", "-p1", "--no-backup-if-mismatch"], log, tree, p)
         try:
-            raw += raw_step(shlex.split(meta["reproducer"]["build"][-1]), log)
+            raw["make"] += raw_step(shlex.split(meta["reproducer"]["build"][-1]), log)
             kept, built = meta["build"]["image"], meta["build"]["built_image"]
-            raw += raw_step([x.replace(kept, built) for x in meta["boot"]["argv"]], log)
+            raw["boot"] += raw_step([x.replace(kept, built) for x in meta["boot"]["argv"]], log)
         finally:
             for p in reversed(patches):
-                raw += raw_step(["patch", "-p1", "-R", "--no-backup-if-mismatch"], log, tree, p)
-    ratio = wall / raw
+                raw["patch"] += raw_step(["patch", "-p1", "-R", "--no-backup-if-mismatch"], log,
+                                         tree, p)  # fmt: skip
+    total = sum(raw.values())
+    ratio = wall / total
     print(f"nightly {len(summary['cells'])} cells, {len(runs)} runs booted (exit "
-          f"{proc.returncode}): harness {wall:.1f}s  raw replay {raw:.1f}s  ratio {ratio:.3f}  "
+          f"{proc.returncode}): harness {wall:.1f}s  raw replay {total:.1f}s  ratio {ratio:.3f}  "
           f"(goal <= 1.05) {'OK' if ratio <= 1.05 else 'OVER'}")  # fmt: skip
+    # where the difference goes: the runs' own build and boot, each run's set-up and
+    # reports, and the nightly's own work (checkout, classification, history, reports)
+    h_build = sum(m["build"]["seconds"] for m in runs)
+    h_boot = sum(m["timings"]["boot_to_verdict"] for m in runs)
+    spans = [(_t(m["started"]), _t(m["finished"])) for m in runs]
+    in_runs = sum(b - a for a, b in spans)
+    print(
+        f"  builds: harness {h_build:.1f}s, raw make {raw['make']:.1f}s; boots to verdict: "
+        f"harness {h_boot:.1f}s, raw qemu {raw['boot']:.1f}s; raw patch {raw['patch']:.1f}s"
+    )
+    print(f"  inside the runs besides build and boot: {in_runs - h_build - h_boot:.1f}s; "
+          f"the nightly outside its runs: {wall - in_runs:.1f}s")  # fmt: skip
     return 0
+
+
+def _t(iso: str) -> float:
+    from datetime import datetime
+
+    return datetime.fromisoformat(iso).timestamp()
 
 
 if __name__ == "__main__":

@@ -3,7 +3,9 @@
 Cells of one target run one after another (they share its build directory, and a run
 boots the image it just built); different targets run side by side up to --jobs. Every
 target builds the same source tree, so cells that patch it (canaries) run afterwards, one
-at a time: the nightly holds the tree's lock for its runs, so they cannot wait on it.
+at a time: the nightly holds the tree's lock for its runs, so they cannot wait on it
+(TreeGate keeps that order among the runs instead). Cells that boot in a LAVA lab are all
+in flight at once, each holding the tree only while it builds.
 """
 
 from __future__ import annotations
@@ -121,6 +123,8 @@ def run_cell(
             if stop is not None and stop.is_set():
                 break
             with gate.held(cell.patches) as release:
+                if stop is not None and stop.is_set():  # stopped while it waited for the tree
+                    break
                 if elsewhere:
 
                     def let_go(release: Callable[[], None] = release) -> None:

@@ -336,3 +336,27 @@ def test_lab_cells_in_flight_are_capped(tmp_path, monkeypatch):
     runner = LabRunner({"lab-a"}, build=0.01, boot=0.1)
     out = matrix.run_matrix(cells, runner, tmp_path)
     assert len(out) == 7 and runner.peak_booting == 3
+
+
+def test_a_lab_cell_waiting_for_the_tree_starts_nothing_once_stopped(tmp_path):
+    """Ctrl-C while a lab retry waits for a canary's patched build: it never runs."""
+    cells = [Cell("lab-a", "boot"), Cell("here", "canary", True, True)]
+    ran: list[str] = []
+    first = [True]
+
+    def run(cell, root, release=None):
+        ran.append(cell.key)
+        if cell.key == "lab-a/boot" and first[0]:
+            first[0] = False
+            release()
+            time.sleep(0.3)  # the canary holds the tree by now
+            return attempt("infra-error")  # a retry, which must wait for the tree
+        if cell.key == "here/canary":
+            time.sleep(0.6)
+            raise KeyboardInterrupt
+        return attempt("pass")
+
+    run.boots_elsewhere = lambda c: c.target == "lab-a"
+    with pytest.raises(KeyboardInterrupt):
+        matrix.run_matrix(cells, run, tmp_path)
+    assert ran == ["lab-a/boot", "here/canary"]
