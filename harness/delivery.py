@@ -50,6 +50,15 @@ def secret(file: Path | None, env: str, what: str, *, spaces: bool = False) -> s
     return os.environ.get(env) or None
 
 
+def required_secret(file: Path | None, env: str, what: str, missing: str) -> str:
+    """secret(), for a token the command cannot go on without: `missing` says where to
+    put one (a usage error, exit 4, before anything is built)."""
+    token = secret(file, env, what)
+    if not token:
+        raise ConfigError(f"{missing}: {what} in the settings, or ${env}")
+    return token
+
+
 def _scrub(text: str, *secrets: str | None) -> str:
     for s in secrets:
         if s:
@@ -209,13 +218,12 @@ class KcidbSettings:
     token_file: Path | None = None
 
     def token(self) -> str:
-        token = secret(self.token_file, KCIDB_TOKEN_ENV, "kcidb.token_file")
-        if not token:
-            raise ConfigError(
-                f"--kcidb: no token for {self.url}: kcidb.token_file in the settings, or "
-                f"${KCIDB_TOKEN_ENV}"
-            )
-        return token
+        return required_secret(
+            self.token_file,
+            KCIDB_TOKEN_ENV,
+            "kcidb.token_file",
+            f"--kcidb: no token for {self.url}",
+        )
 
 
 def kcidb_settings(r: Reader) -> KcidbSettings | None:

@@ -17,7 +17,7 @@ from harness.delivery import (
     MailSettings,
     kcidb_settings,
     mail_settings,
-    secret,
+    required_secret,
 )
 from harness.errors import ConfigError
 from harness.lava.store import parse_bind
@@ -47,13 +47,12 @@ class LavaLab:
     upload: str = ""  # or this command puts each run's artifacts/ in the lab's store
 
     def token(self) -> str:
-        token = secret(self.token_file, LAVA_TOKEN_ENV, "lava.token_file")
-        if not token:
-            raise ConfigError(
-                f"--lava {self.server}: submitting needs a LAVA API token: lava.token_file in "
-                f"the settings, or ${LAVA_TOKEN_ENV}"
-            )
-        return token
+        return required_secret(
+            self.token_file,
+            LAVA_TOKEN_ENV,
+            "lava.token_file",
+            f"--lava {self.server}: submitting needs a LAVA API token",
+        )
 
 
 @dataclass
