@@ -373,7 +373,10 @@ def checkout_worktree(repo: Path, wt: Path, commit: str) -> None:
                 f"harness worktree {wt} has local changes (an interrupted run?); "
                 "they are kept: inspect them, then 'git -C WT checkout -- .'"
             )
-        git(wt, "checkout", "--quiet", "--detach", commit)
+        # already there (every run of a nightly but the first): a checkout would only
+        # stat the whole tree again
+        if gitmod.commit(wt, "HEAD") != commit:
+            git(wt, "checkout", "--quiet", "--detach", commit)
         return
     wt.parent.mkdir(parents=True, exist_ok=True)
     git(repo, "worktree", "prune")

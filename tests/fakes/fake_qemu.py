@@ -4,7 +4,9 @@
 usage: fake_qemu.py CONSOLE_FILE END [NONCE]
 END: exit (exit 0 after the log), hang (print nothing more, never exit),
      chatter (keep printing forever), pidfile=PATH:hang (write own pid first)
-Lines containing @NONCE@ get the nonce substituted, so markers match the run.
+Lines containing @NONCE@ get the nonce substituted, so markers match the run; a line
+"@SLEEP S@" is not printed: the console pauses S seconds there (a kernel that goes on
+printing a while after a report, Xen's crash trailer).
 """
 
 import os
@@ -19,6 +21,9 @@ if end.startswith("pidfile="):
         fh.write(str(os.getpid()))
 with open(log) as fh:
     for line in fh:
+        if line.startswith("@SLEEP ") and line.rstrip().endswith("@"):
+            time.sleep(float(line.strip()[7:-1]))
+            continue
         sys.stdout.write(line.replace("@NONCE@", nonce))
         sys.stdout.flush()
         time.sleep(0.001)

@@ -94,6 +94,47 @@ def test_user_patch_is_injected_then_reverted(harness, source_612, tmp_path):
     assert (source_612 / rel).read_bytes() == before
 
 
+USER_OOPS_SCENARIO = """description: >-
+  Test only: a user process (not init) oopses in its own exec, in move_ptes() with the
+  PTE lock and the new mm's mmap_lock held; it then blocks for ever in exit_mm() and the
+  shell waiting for it with it: the guest is wedged, the console silent.
+steps:
+  - sh: "ln -s /bin/busybox /harness-oops && /harness-oops true; echo NOT-REACHED"
+    timeout: 900
+"""
+
+
+def test_an_oops_in_a_user_process_ends_the_boot_within_the_quiet_time(
+    harness, source_612, tmp_path
+):
+    """A wedged guest after a fatal report costs the target's crash_quiet (10 s), not its
+    silence limit (120 s); the one kernel rebuild is mm/mremap.o and the relink."""
+    rel = "mm/mremap.c"
+    text = (source_612 / rel).read_text()
+    anchor = "\tflush_tlb_batched_pending(vma->vm_mm);\n"
+    assert text.count(anchor) == 1
+    inject = (
+        '\tif (unlikely(!strcmp(current->comm, "harness-oops")))\n'
+        "\t\t(void)*(volatile unsigned long *)0;\n"
+    )
+    patch = tmp_path / "user-oops.patch"
+    patch.write_text(unified(rel, text, text.replace(anchor, inject + anchor), tmp_path))
+    scen = tmp_path / "config" / "scenarios" / "user-oops-wedged"
+    scen.mkdir(parents=True)
+    (scen / "scenario.yaml").write_text(USER_OOPS_SCENARIO)
+    r = harness("--config-dir", str(tmp_path / "config"), "run", "arm32-highmem-ci",
+                "-s", "user-oops-wedged", "--patch", str(patch))  # fmt: skip
+    assert r.code == 1, r.stdout + r.stderr
+    boot = r.meta["boot"]
+    assert boot["ending"] == "crash-quiet" and boot["started"] and not boot["done"]
+    # the report comes a few seconds into the boot: quiet 10 s, well short of 120 s
+    assert boot["seconds"] < 60, boot
+    titles = [rep["title"] for rep in r.reports]
+    assert titles[0] == "BUG: unable to handle kernel NULL pointer dereference in move_page_tables"
+    assert "NOT-REACHED" not in (r.results / "console.log").read_text()
+    assert (source_612 / rel).read_text() == text
+
+
 def test_patch_that_does_not_apply(harness, source_612, tmp_path):
     before = (source_612 / "mm/memory.c").read_bytes()
     bad = tmp_path / "bad.patch"

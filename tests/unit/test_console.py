@@ -137,3 +137,61 @@ def test_a_fatal_report_then_silence_ends_the_boot_at_once(tmp_path):
 def test_a_warning_lets_the_scenario_go_on(tmp_path):
     r = _boot(tmp_path, WARN_THEN_QUIET, "hang", silence_timeout=2, crash_quiet=1)
     assert r.ending == "timeout-silence"  # not cut short: a WARN is not fatal
+
+
+# an oops in a user process the kernel survives: the scenario goes on printing, never
+# quiet for crash_quiet, and powers off
+OOPS_THEN_MORE_OUTPUT = (
+    OOPS_THEN_WEDGED
+    + """@SLEEP 0.6@
+HARNESS: STEP 1/1 END mremap rc=139
+@SLEEP 0.6@
+mm-churn: 5 rounds of 4 MB, 0 failed
+@SLEEP 0.6@
+HARNESS: DONE @NONCE@ failed=1
+reboot: Power down
+"""
+)
+
+# a Xen PV dom0 oops: Xen's own lines keep coming for a while after dom0's report
+XEN_TRAILER = """Linux version 6.12.117
+HARNESS: START @NONCE@ scenario=boot kernel=6.12.117
+kernel BUG at arch/x86/include/asm/xen/hypervisor.h:79!
+Oops: invalid opcode: 0000 [#1] PREEMPT SMP NOPTI
+---[ end trace 0000000000000000 ]---
+@SLEEP 0.6@
+(XEN) d0v0 Unhandled invalid opcode fault/trap [#6, ec=ffffffff]
+@SLEEP 0.6@
+(XEN) domain_crash called from traps.c:1007
+@SLEEP 0.6@
+(XEN) Domain 0 (vcpu#0) crashed on cpu#0:
+"""
+
+XEN_PANIC = (
+    XEN_TRAILER
+    + """Kernel panic - not syncing: Attempted to kill init! exitcode=0x0000000b
+@SLEEP 0.3@
+(XEN) Hardware Dom0 crashed: rebooting machine in 5 seconds.
+"""
+)
+
+
+def test_an_oops_then_more_output_lets_the_scenario_end_normally(tmp_path):
+    r = _boot(tmp_path, OOPS_THEN_MORE_OUTPUT, "exit", silence_timeout=60, crash_quiet=1)
+    assert r.ending == "poweroff" and r.done and r.failed_steps == 1
+
+
+def test_xens_crash_trailer_is_waited_for_then_the_boot_ends(tmp_path):
+    t0 = time.monotonic()
+    r = _boot(tmp_path, XEN_TRAILER, "hang", silence_timeout=60, crash_quiet=1)
+    assert r.ending == "crash-quiet"
+    assert time.monotonic() - t0 < 10  # seconds after the trailer, not the silence limit
+    assert "(XEN) Domain 0 (vcpu#0) crashed on cpu#0:" in (tmp_path / "console.log").read_text()
+
+
+def test_a_panic_ends_the_boot_with_xens_last_line_kept(tmp_path):
+    t0 = time.monotonic()
+    r = _boot(tmp_path, XEN_PANIC, "exit", silence_timeout=60, crash_quiet=30)
+    assert r.ending == "panic"
+    assert time.monotonic() - t0 < 10
+    assert "Hardware Dom0 crashed" in (tmp_path / "console.log").read_text()

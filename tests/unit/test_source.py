@@ -89,6 +89,21 @@ def test_dirty_worktree_is_refused_not_discarded(repo, tmp_path):
     assert (src.tree / "mm" / "a.c").read_text() == "left behind\n"
 
 
+def test_worktree_moves_between_commits_and_stays_put_on_the_same_one(repo, tmp_path):
+    cache = tmp_path / "cache"
+    v1 = source.resolve(f"{repo}@v1", cache)
+    v1.checkout()
+    assert (v1.tree / "mm" / "a.c").read_text() != "int a = 2;\n"
+    head = source.resolve(str(repo), cache)
+    head.checkout()
+    assert (head.tree / "mm" / "a.c").read_text() == "int a = 2;\n"
+    head.checkout()  # the same commit again: nothing to do, nothing lost
+    assert _git(head.tree, "rev-parse", "HEAD") == head.commit
+    v1.checkout()
+    assert _git(v1.tree, "rev-parse", "HEAD") == v1.commit
+    assert (v1.tree / "mm" / "a.c").read_text() != "int a = 2;\n"
+
+
 def test_debian_mirror_from_deb822(tmp_path):
     s = tmp_path / "debian.sources"
     s.write_text(
