@@ -636,8 +636,9 @@ KINDS: tuple[Kind, ...] = (
                     parts2=(rx(r"(?:apic_timer_interrupt|Exception stack|el1h_64_irq)"), P),
                     skip=("apic_timer_interrupt", "rcu"),
                     extractor=stall_frame,
-                    # arm32 dumps the interrupted registers, then their call trace.
-                    parts3=(rx(r"PC is at {FUNC}"), CALL_TRACE, P),
+                    # arm32, and arm64 on a self-detected stall, dump the interrupted
+                    # registers, then their call trace.
+                    parts3=(rx(r"(?:PC is at |pc : ){FUNC}"), CALL_TRACE, P),
                 ),
             ),
             _f(

@@ -199,7 +199,7 @@ TARGETS: tuple[Target, ...] = (
     Target("arm32-highmem-ci", "arm", _PLAIN_ARM, recorded=True),
     Target("arm32-highmem-lpae", "arm", (*_PLAIN_ARM, "CONFIG_SOFTLOCKUP_DETECTOR")),
     Target("arm32-highmem-lpae-ci", "arm", _PLAIN_ARM, recorded=True),
-    Target("arm64-bbml2", "arm64", _PLAIN_ARM),
+    Target("arm64-bbml2", "arm64", _PLAIN_ARM, recorded=True),
     Target("arm64-bbml2-ci", "arm64", _PLAIN_ARM),
     Target("x86-xen-pv", "x86_64", _PLAIN_ARM),
     Target("x86-xen-pv-ci", "x86_64", _PLAIN_ARM),
