@@ -636,9 +636,10 @@ KINDS: tuple[Kind, ...] = (
                     parts2=(rx(r"(?:apic_timer_interrupt|Exception stack|el1h_64_irq)"), P),
                     skip=("apic_timer_interrupt", "rcu"),
                     extractor=stall_frame,
-                    # arm32, and arm64 on a self-detected stall, dump the interrupted
-                    # registers, then their call trace.
-                    parts3=(rx(r"(?:PC is at |pc : ){FUNC}"), CALL_TRACE, P),
+                    # arm32, and arm64 and a Xen PV dom0 (kernel CS e030) on a
+                    # self-detected stall, dump the interrupted registers, then their
+                    # call trace without an IRQ frame.
+                    parts3=(rx(r"(?:PC is at |pc : |RIP: e030:){FUNC}"), CALL_TRACE, P),
                 ),
             ),
             _f(

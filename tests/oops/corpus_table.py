@@ -201,7 +201,7 @@ TARGETS: tuple[Target, ...] = (
     Target("arm32-highmem-lpae-ci", "arm", _PLAIN_ARM, recorded=True),
     Target("arm64-bbml2", "arm64", _PLAIN_ARM, recorded=True),
     Target("arm64-bbml2-ci", "arm64", _PLAIN_ARM),
-    Target("x86-xen-pv", "x86_64", _PLAIN_ARM),
+    Target("x86-xen-pv", "x86_64", _PLAIN_ARM, recorded=True),
     Target("x86-xen-pv-ci", "x86_64", _PLAIN_ARM),
     Target("x86-64", "x86_64", _PLAIN_ARM),
     Target("x86-64-ci", "x86_64", _PLAIN_ARM),
