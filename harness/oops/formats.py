@@ -97,6 +97,18 @@ _RIP_STACK = (RIP_FRAME, CALL_TRACE, P)
 _TRACE = (CALL_TRACE, P)
 
 
+def _rcu_stall_stack(reg_dump: str) -> Stack:
+    """An RCU stall's guilty frame: under the timer interrupt (x86, arm64), else the frame
+    above the dispatcher in the trace that follows a register dump matching reg_dump."""
+    return Stack(
+        (rx(r"apic_timer_interrupt"), RIP_FRAME, P),
+        parts2=(rx(r"(?:apic_timer_interrupt|Exception stack|el1h_64_irq)"), P),
+        skip=("apic_timer_interrupt", "rcu"),
+        extractor=stall_frame,
+        parts3=(rx(reg_dump + "{FUNC}"), CALL_TRACE, P),
+    )
+
+
 def warning_stack(*skip: str) -> Stack:
     """WARNINGs: the trapping RIP/pc first, else the call trace."""
     first = re.compile(
@@ -628,19 +640,19 @@ KINDS: tuple[Kind, ...] = (
                 r"+{FUNC}",
             ),
             _f(
-                r"INFO: rcu_(?:preempt|sched|bh) (?:self-)?detected(?: expedited)? stall",
+                r"INFO: rcu_(?:preempt|sched|bh) self-detected(?: expedited)? stall",
                 "INFO: rcu detected stall in {0}",
                 alt=("stall in {0}",),
-                stack=Stack(
-                    (rx(r"apic_timer_interrupt"), RIP_FRAME, P),
-                    parts2=(rx(r"(?:apic_timer_interrupt|Exception stack|el1h_64_irq)"), P),
-                    skip=("apic_timer_interrupt", "rcu"),
-                    extractor=stall_frame,
-                    # arm32, and arm64 and a Xen PV dom0 (kernel CS e030) on a
-                    # self-detected stall, dump the interrupted registers, then their
-                    # call trace without an IRQ frame.
-                    parts3=(rx(r"(?:PC is at |pc : |RIP: e030:){FUNC}"), CALL_TRACE, P),
-                ),
+                # the CPU reports itself: arm32, and arm64 and x86 (native and Xen PV) on
+                # our 6.12 kernels, dump the interrupted registers, then that task's call
+                # trace, without an IRQ frame
+                stack=_rcu_stall_stack(r"(?:PC is at |pc : |RIP: [0-9a-f]{4}:)"),
+            ),
+            _f(
+                r"INFO: rcu_(?:preempt|sched|bh) detected(?: expedited)? stall",
+                "INFO: rcu detected stall in {0}",
+                alt=("stall in {0}",),
+                stack=_rcu_stall_stack(r"PC is at "),
             ),
             _f(
                 r"INFO: trying to register non-static key",

@@ -203,7 +203,7 @@ TARGETS: tuple[Target, ...] = (
     Target("arm64-bbml2-ci", "arm64", _PLAIN_ARM),
     Target("x86-xen-pv", "x86_64", _PLAIN_ARM, recorded=True),
     Target("x86-xen-pv-ci", "x86_64", _PLAIN_ARM),
-    Target("x86-64", "x86_64", _PLAIN_ARM),
+    Target("x86-64", "x86_64", _PLAIN_ARM, recorded=True),
     Target("x86-64-ci", "x86_64", _PLAIN_ARM),
     Target("arm32-highmem-ci-debug", "arm", OPTIONS, "arm32-highmem-ci"),
     Target("arm64-bbml2-ci-debug", "arm64", OPTIONS, "arm64-bbml2-ci"),

@@ -76,14 +76,18 @@ MIGHT_SLEEP = [t.name for t, k in CELLS if k.name == "might-sleep"]
 
 @pytest.mark.parametrize("target", MIGHT_SLEEP)
 def test_might_sleep_at_every_exec_is_one_report(target) -> None:
-    """The issue's case: might_sleep() under the PTE lock in mremap (on the full arm32
-    config once arm32-highmem is recorded; on every recorded target meanwhile)."""
+    """The issue's case: might_sleep() under the PTE lock in mremap, every exec. The
+    kernel prints it at most once a second (__might_resched), so a fast guest may print
+    it once; every one it prints is merged into the first."""
     path = golden_path(target, "might-sleep")
-    reports = parse(read(path).log)
+    log = read(path).log
+    reports = parse(log)
     assert [r.title for r in reports] == [
         "BUG: sleeping function called from invalid context in move_page_tables"
     ]
-    assert reports[0].count > 1
+    assert reports[0].count == log.count("BUG: sleeping function called from invalid context")
+    if target == "arm32-highmem":  # the issue's own target: six reports there, one here
+        assert reports[0].count > 1
     assert "at mm/mremap.c:" in reports[0].text
 
 
