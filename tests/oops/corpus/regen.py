@@ -37,7 +37,10 @@ from harness.oops.parser import parse_strict  # noqa: E402
 PRE_LINES = 3  # console lines kept before a report
 POST_LINES = 12  # and after it (the panic, Xen's crash note)
 GAP_LINES = 24  # lines between two reports kept whole up to this many
-KEEP = ("Linux version ", "oops_inject: ", "(XEN) Xen version", "Kernel command line:")
+# kept wherever they are: the version and command line, and the panic a report led to
+# (a Xen dom0's comes many lines after its WARN)
+KEEP = ("Linux version ", "oops_inject: ", "(XEN) Xen version", "Kernel command line:",
+        "Kernel panic - not syncing", "Hardware Dom0 crashed", "Panic on CPU")  # fmt: skip
 
 
 def log(msg: str) -> None:
