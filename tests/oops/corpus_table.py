@@ -197,7 +197,7 @@ class Target:
 TARGETS: tuple[Target, ...] = (
     Target("arm32-highmem", "arm", (*_PLAIN_ARM, "CONFIG_SOFTLOCKUP_DETECTOR"), recorded=True),
     Target("arm32-highmem-ci", "arm", _PLAIN_ARM, recorded=True),
-    Target("arm32-highmem-lpae", "arm", (*_PLAIN_ARM, "CONFIG_SOFTLOCKUP_DETECTOR")),
+    Target("arm32-highmem-lpae", "arm", (*_PLAIN_ARM, "CONFIG_SOFTLOCKUP_DETECTOR"), recorded=True),
     Target("arm32-highmem-lpae-ci", "arm", _PLAIN_ARM, recorded=True),
     Target("arm64-bbml2", "arm64", _PLAIN_ARM, recorded=True),
     Target("arm64-bbml2-ci", "arm64", _PLAIN_ARM),
