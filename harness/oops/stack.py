@@ -191,9 +191,10 @@ SKIP = tuple(p for group in _SKIP_GROUPS.values() for p in group.split())
 # entry point or the blocking call instead of the top frame).
 
 _ANCHOR_GROUPS = {
+    # do_el0_svc: arm64's syscall entry where invoke_syscall() is inlined (small configs)
     "dispatchers and syscall entries": r"""
         process_one_work do_syscall_ do_fast_syscall_ sysenter_dispatch tracesys_phase2
-        el0_svc_handler invoke_syscall ret_fast_syscall netif_receive_skb do_softirq
+        el0_svc_handler invoke_syscall ^do_el0_svc$ ret_fast_syscall netif_receive_skb do_softirq
         call_timer_fn _run_timers run_timer_softirq hrtimer_run run_ksoftirqd
         smpboot_thread_fn ^kthread$ start_secondary cpu_startup_entry ret_from_fork
     """,

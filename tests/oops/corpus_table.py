@@ -200,7 +200,7 @@ TARGETS: tuple[Target, ...] = (
     Target("arm32-highmem-lpae", "arm", (*_PLAIN_ARM, "CONFIG_SOFTLOCKUP_DETECTOR"), recorded=True),
     Target("arm32-highmem-lpae-ci", "arm", _PLAIN_ARM, recorded=True),
     Target("arm64-bbml2", "arm64", _PLAIN_ARM, recorded=True),
-    Target("arm64-bbml2-ci", "arm64", _PLAIN_ARM),
+    Target("arm64-bbml2-ci", "arm64", _PLAIN_ARM, recorded=True),
     Target("x86-xen-pv", "x86_64", _PLAIN_ARM, recorded=True),
     Target("x86-xen-pv-ci", "x86_64", _PLAIN_ARM, recorded=True),
     Target("x86-64", "x86_64", _PLAIN_ARM, recorded=True),
