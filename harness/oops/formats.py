@@ -440,6 +440,13 @@ KINDS: tuple[Kind, ...] = (
                     "kobject_",
                 ),
             ),
+            # DEBUG_LIST's report is a WARN without CONFIG_BUG_ON_DATA_CORRUPTION, a BUG
+            # with it (syzbot's configs): the same bug, the same title
+            _f(
+                r"WARNING: .*lib/list_debug\.c.* (?:__list_|at)",
+                "BUG: corrupted list in {0}",
+                stack=warning_stack("__list_"),
+            ),
             _f(
                 r"WARNING: .*mm/usercopy\.c.* (?:usercopy_warn|at)",
                 "WARNING: bad usercopy in {0}",
