@@ -208,7 +208,7 @@ TARGETS: tuple[Target, ...] = (
     Target("x86-64", "x86_64", _PLAIN_ARM, recorded=True),
     Target("x86-64-ci", "x86_64", _PLAIN_ARM, recorded=True),
     Target("arm32-highmem-ci-debug", "arm", OPTIONS, "arm32-highmem-ci", recorded=True),
-    Target("arm64-bbml2-ci-debug", "arm64", OPTIONS, "arm64-bbml2-ci"),
+    Target("arm64-bbml2-ci-debug", "arm64", OPTIONS, "arm64-bbml2-ci", recorded=True),
     Target(
         "x86-xen-pv-ci-debug",
         "x86_64",
