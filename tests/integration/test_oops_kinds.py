@@ -62,9 +62,16 @@ def test_kind_gets_its_title(corpus_harness, source_612, target, kind):
     assert (source_612 / "mm" / "mremap.c").read_bytes() == mremap  # the patch is gone
     first = r.reports[0]
     assert "../" not in first["text"]
-    if kind == "might-sleep":  # at every exec: one report, counted
-        assert first["count"] > 1 and len(r.reports) == 1
+    if kind == "might-sleep":  # at every exec: one report, counting every one printed
+        # (the kernel prints it at most once a second: a fast boot may print it once)
+        printed = (
+            (r.results / "console.log")
+            .read_text()
+            .count("BUG: sleeping function called from invalid context")
+        )
+        assert first["count"] == printed and len(r.reports) == 1
         assert "invalid context at mm/mremap.c:" in first["text"]
-        assert f"SEEN:  x{first['count']}" in r.stdout
+        if printed > 1:
+            assert f"SEEN:  x{printed}" in r.stdout
     if kind == "null-deref":
         assert first["panicked"]
