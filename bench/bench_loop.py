@@ -42,12 +42,13 @@ CHANGED = "mm/mremap.c"
 
 
 def raw_step(cmd: list[str], log: IO[str], cwd: Path | None = None,
-             stdin: Path | None = None) -> float:  # fmt: skip
+             stdin: Path | None = None, *, env: dict[str, str] | None = None,
+             timeout: float | None = 1800) -> float:  # fmt: skip
     """One raw command, timed; its output goes to the bench's raw.log."""
     t0 = time.monotonic()
     with open(stdin) if stdin else open(os.devnull) as fin:
         rc = subprocess.run(cmd, cwd=cwd, stdin=fin, stdout=log, stderr=subprocess.STDOUT,
-                            timeout=1800).returncode  # fmt: skip
+                            env=env, timeout=timeout).returncode  # fmt: skip
     if rc:
         sys.exit(f"raw step failed ({rc}): {shlex.join(cmd)}; see {log.name}")
     return time.monotonic() - t0

@@ -26,15 +26,8 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-
-
-def _timed(cmd: list[str], env: dict[str, str], log) -> float:
-    t0 = time.monotonic()
-    rc = subprocess.run(cmd, env=env, stdout=log, stderr=subprocess.STDOUT).returncode
-    if rc:
-        sys.exit(f"raw command failed ({rc}): {shlex.join(cmd)}")
-    return time.monotonic() - t0
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_loop import REPO, med, raw_step  # noqa: E402
 
 
 def main() -> int:
@@ -86,18 +79,8 @@ def main() -> int:
     with open(work / "raw-build.log", "w") as log:
         r_build = 0.0
         for cmd in build_cmds:
-            cwd_tree = cmd[0].endswith("merge_config.sh")
-            t0 = time.monotonic()
-            rc = subprocess.run(
-                cmd,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                cwd=src.tree if cwd_tree else None,
-            ).returncode
-            if rc:
-                sys.exit(f"raw command failed ({rc}): {shlex.join(cmd)}")
-            r_build += time.monotonic() - t0
+            cwd = src.tree if cmd[0].endswith("merge_config.sh") else None
+            r_build += raw_step(cmd, log, cwd, env=env, timeout=None)
 
     # boots alternate harness / raw so that load from anything else hits both sides alike
     argv = shlex.split(first["reproducer"]["boot"])
@@ -114,9 +97,6 @@ def main() -> int:
                 timeout=first.get("boot_timeout", 1200),
             )
             r_boots.append(time.monotonic() - t0)
-
-    def med(xs: list[float]) -> float:
-        return sorted(xs)[len(xs) // 2]
 
     b_ratio = h_build / r_build
     v_ratio = med(h_boots) / med(r_boots)
